@@ -1,0 +1,40 @@
+# f5vi — every target sets up what it needs itself (.venv, system packages, demo model).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: serve test lint openapi bench sysdeps clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# espeak-ng + sox make the synthetic Vietnamese test voices; libsndfile comes with the soundfile wheel.
+sysdeps:
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; }
+
+serve: $(STAMP)
+	$(PY) -m f5vi serve --host $(HOST) --port $(PORT) --demo-fallback
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
+
+test: $(STAMP) sysdeps lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+openapi: $(STAMP)
+	$(PY) -m f5vi export-openapi --out openapi.json
+
+bench: $(STAMP)
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

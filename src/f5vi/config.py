@@ -1,0 +1,99 @@
+"""All configuration of f5vi, read once from the environment (prefix ``F5VI_``) and passed down.
+
+Nothing else in the package reads environment variables for its own settings: a component takes the
+values it needs from the :class:`Settings` instance it is given, so tests can build several apps with
+different settings in one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "hynt/F5-TTS-Vietnamese-ViVoice"
+DEFAULT_VOCODER = "charactr/vocos-mel-24khz"
+
+
+class Settings(BaseSettings):
+    """Service configuration. Every field can be set as ``F5VI_<FIELD_NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="F5VI_", env_file=None, extra="ignore")
+
+    # --- model -------------------------------------------------------------------------------------
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="Checkpoint source: a local directory, a checkpoint file, or a Hugging Face repo id.",
+    )
+    model_arch: str | None = Field(
+        None,
+        description="F5TTS_Base | F5TTS_v1_Base | F5TTS_Small | E2TTS_Base; inferred from the checkpoint if unset.",
+    )
+    checkpoint_file: str | None = Field(
+        None, description="File name inside a directory/repo (default: model_last.pt, or the only checkpoint)."
+    )
+    vocab_file: str | None = Field(
+        None, description="Vocab file inside the model directory/repo (default: vocab.txt, else config.json)."
+    )
+    vocoder: str = Field(DEFAULT_VOCODER, description="Vocos source: local directory or Hugging Face repo id.")
+    demo_model_dir: Path = Field(Path("models/demo"), description="Where `make serve` puts the demo model.")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+
+    # --- synthesis defaults (the seed's) -----------------------------------------------------------
+    speed: float = 0.9
+    nfe_step: int = 32
+    cfg_strength: float = 2.0
+    sway_sampling_coef: float = -1.0
+    ode_method: Literal["euler", "midpoint"] = "euler"
+    target_rms: float = 0.1
+    cross_fade_seconds: float = 0.15
+    max_reference_seconds: float = 12.0
+    max_batch_frames: int = Field(
+        16_384, description="Upper bound on padded frames x batch size when chunks are batched through the ODE."
+    )
+
+    # --- text front end ----------------------------------------------------------------------------
+    normalizer: Literal["vinorm", "hamster", "none"] = "vinorm"
+    max_text_chars: int = 20_000
+    asr_model: str = "vinai/PhoWhisper-small"
+
+    # --- storage -----------------------------------------------------------------------------------
+    voices_dir: Path = Path("voices")
+    output_dir: Path = Path("output")
+    data_dir: Path = Path("data")
+    output_ttl_seconds: float = 24 * 3600.0
+    confirmed_output_ttl_seconds: float = 600.0
+    cleanup_interval_seconds: float = 300.0
+
+    # --- HTTP service ------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str | None = Field(
+        None, description="Absolute base URL used in download/confirmation links (default: the request's)."
+    )
+    api_key: SecretStr | None = Field(None, description="If set, bearer token required on all routes but /health.")
+    queue_max: int = 64
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_request_bytes: int = 25 * 1024 * 1024
+
+    # --- RunPod / delivery -------------------------------------------------------------------------
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_retries: int = 3
+    audio_base64_max_bytes: int = 2 * 1024 * 1024
+    s3_bucket: str | None = Field(None, description="Upload results to this S3-compatible bucket (RunPod).")
+
+    # --- logging -----------------------------------------------------------------------------------
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
+
+    def ensure_dirs(self) -> None:
+        for directory in (self.voices_dir, self.output_dir, self.data_dir):
+            directory.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Inference-only F5-TTS / E2-TTS engine. Everything that touches torch lives here; no web imports."""

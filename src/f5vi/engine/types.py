@@ -1,0 +1,76 @@
+"""Plain data passed into and out of the engine (no torch types at this boundary)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from f5vi.engine.errors import SynthesisCancelled
+
+SAMPLE_RATE = 24_000
+HOP_LENGTH = 256
+N_MELS = 100
+
+ProgressCallback = Callable[[float, str, int, int], None]
+"""``on_progress(fraction, stage, chunk_index, chunk_count)``; fraction in [0, 1], never decreasing."""
+
+
+class CancelToken:
+    """Thread-safe cancellation flag checked by the engine between ODE steps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise SynthesisCancelled("synthesis was cancelled")
+
+
+@dataclass(frozen=True)
+class ReferenceVoice:
+    """A reference clip and the exact transcript of what is said in it (``None``: transcribe it)."""
+
+    audio_path: Path
+    transcript: str | None
+    voice_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    text: str
+    reference: ReferenceVoice
+    speed: float = 0.9
+    nfe_step: int = 32
+    cfg_strength: float = 2.0
+    sway_sampling_coef: float = -1.0
+    ode_method: str = "euler"
+    seed: int | None = None
+    cross_fade_seconds: float = 0.15
+    normalize_text: bool = True
+
+
+@dataclass
+class SynthesisResult:
+    audio: np.ndarray  # float32 mono in [-1, 1]
+    sample_rate: int
+    seed: int
+    chunks: list[str]
+    normalized_text: str
+    reference_text: str
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def duration_seconds(self) -> float:
+        return float(len(self.audio)) / float(self.sample_rate)
