@@ -1,0 +1,1 @@
+"""RunPod serverless front door: ``handler.py`` drives the same JobManager/Synthesizer in-process."""
