@@ -148,9 +148,10 @@ def test_save_random_vocos_is_published_layout(tmp_path):
 
 
 def test_save_random_vocos_is_seeded(tmp_path):
-    a = torch.load(save_random_vocos(tmp_path / "a", seed=1) / "pytorch_model.bin")
-    b = torch.load(save_random_vocos(tmp_path / "b", seed=1) / "pytorch_model.bin")
-    c = torch.load(save_random_vocos(tmp_path / "c", seed=2) / "pytorch_model.bin")
+    small = VocosConfig(dim=64, intermediate_dim=96)  # same layout, fast to write
+    a = torch.load(save_random_vocos(tmp_path / "a", seed=1, config=small) / "pytorch_model.bin")
+    b = torch.load(save_random_vocos(tmp_path / "b", seed=1, config=small) / "pytorch_model.bin")
+    c = torch.load(save_random_vocos(tmp_path / "c", seed=2, config=small) / "pytorch_model.bin")
     key = "backbone.convnext.3.pwconv1.weight"
     assert torch.equal(a[key], b[key])
     assert not torch.equal(a[key], c[key])

@@ -377,10 +377,10 @@ def _download(repo_id: str, filename: str) -> Path:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename))
     except Exception as exc:  # hub errors come in many classes (offline, 404, auth, network, bad id)
         raise ModelLoadError(
-            f"cannot get {filename} of vocoder {repo_id!r} from the Hugging Face hub "
-            f"({type(exc).__name__}: {exc}). If this machine is offline (HF_HUB_OFFLINE=1), download the "
-            f"vocoder beforehand or set the vocoder source to a local directory with {CONFIG_FILE} and "
-            f"{WEIGHTS_FILE}."
+            f"cannot get {filename} of vocoder {repo_id!r} (no local directory of that name; tried it as a "
+            f"Hugging Face repo id: {type(exc).__name__}: {exc}). If this machine is offline "
+            f"(HF_HUB_OFFLINE=1), download the vocoder beforehand or set the vocoder source to a local "
+            f"directory with {CONFIG_FILE} and {WEIGHTS_FILE}."
         ) from exc
 
 
