@@ -1,0 +1,168 @@
+"""E2-TTS flat U-Net transformer backbone (``UNetT``), inference only, state-dict compatible with upstream.
+
+Each entry of ``layers`` is ``[skip_proj | None, attn_norm, attn, ff_norm, ff]`` so the checkpoint keys read
+``layers.<i>.0.weight`` (skip projection, second half only), ``layers.<i>.1.g``, ``layers.<i>.2.to_q...``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from f5vi.engine.model.modules import (
+    Attention,
+    FeedForward,
+    InputEmbedding,
+    RotaryEmbedding,
+    ScaledL2Norm,
+    TextEmbedCache,
+    TextEmbedding,
+    TimestepEmbedding,
+)
+
+
+class UNetT(nn.Module):
+    def __init__(
+        self,
+        *,
+        dim: int,
+        depth: int = 8,
+        heads: int = 8,
+        dim_head: int = 64,
+        ff_mult: float = 4,
+        mel_dim: int = 100,
+        text_num_embeds: int = 256,
+        text_dim: int | None = None,
+        text_mask_padding: bool = True,
+        qk_norm: str | None = None,
+        conv_layers: int = 0,
+        pe_attn_head: int | None = None,
+        skip_connect_type: Literal["add", "concat", "none"] = "concat",
+        attn_mask_enabled: bool = False,
+    ) -> None:
+        super().__init__()
+        if depth % 2:
+            raise ValueError("UNetT depth must be even")
+        if text_dim is None:
+            text_dim = mel_dim
+        self.dim = dim
+        self.depth = depth
+        self.mel_dim = mel_dim
+        self.skip_connect_type = skip_connect_type
+
+        self.time_embed = TimestepEmbedding(dim)
+        self.text_embed = TextEmbedding(
+            text_num_embeds, text_dim, mask_padding=text_mask_padding, conv_layers=conv_layers
+        )
+        self.input_embed = InputEmbedding(mel_dim, text_dim, dim)
+        self.rotary_embed = RotaryEmbedding(dim_head)
+
+        self.layers = nn.ModuleList()
+        for idx in range(depth):
+            later_half = idx >= depth // 2
+            skip_proj = (
+                nn.Linear(dim * 2, dim, bias=False) if skip_connect_type == "concat" and later_half else None
+            )
+            self.layers.append(
+                nn.ModuleList(
+                    [
+                        skip_proj,
+                        ScaledL2Norm(dim),
+                        Attention(
+                            dim=dim,
+                            heads=heads,
+                            dim_head=dim_head,
+                            qk_norm=qk_norm,
+                            pe_attn_head=pe_attn_head,
+                            attn_mask_enabled=attn_mask_enabled,
+                        ),
+                        ScaledL2Norm(dim),
+                        FeedForward(dim=dim, mult=ff_mult, approximate="tanh"),
+                    ]
+                )
+            )
+        self.norm_out = ScaledL2Norm(dim)
+        self.proj_out = nn.Linear(dim, mel_dim)
+        self._text_cache = TextEmbedCache()
+
+    def clear_cache(self) -> None:
+        """Forget the text embedding cached by ``cache=True`` calls."""
+        self._text_cache.clear()
+
+    def _text(self, text: Tensor, seq_len: int, drop_text: bool, cache: bool) -> Tensor:
+        if not cache:
+            return self.text_embed(text, seq_len, drop_text=drop_text)
+        cached = self._text_cache.get(drop_text)
+        if cached is None:
+            cached = self.text_embed(text, seq_len, drop_text=drop_text)
+            self._text_cache.put(drop_text, cached)
+        return cached
+
+    def get_input_embed(
+        self,
+        x: Tensor,
+        cond: Tensor,
+        text: Tensor,
+        drop_audio_cond: bool = False,
+        drop_text: bool = False,
+        cache: bool = True,
+    ) -> Tensor:
+        text_embed = self._text(text, x.shape[1], drop_text, cache)
+        return self.input_embed(x, cond, text_embed, drop_audio_cond=drop_audio_cond)
+
+    def forward(
+        self,
+        x: Tensor,
+        cond: Tensor,
+        text: Tensor,
+        time: Tensor,
+        mask: Tensor | None = None,
+        drop_audio_cond: bool = False,
+        drop_text: bool = False,
+        cfg_infer: bool = False,
+        cache: bool = False,
+    ) -> Tensor:
+        """Same contract as :meth:`f5vi.engine.model.dit.DiT.forward`."""
+        batch, seq_len = x.shape[0], x.shape[1]
+        if time.ndim == 0:
+            time = time.repeat(batch)
+
+        t = self.time_embed(time)
+        if cfg_infer:
+            x_cond = self.get_input_embed(x, cond, text, drop_audio_cond=False, drop_text=False, cache=cache)
+            x_uncond = self.get_input_embed(x, cond, text, drop_audio_cond=True, drop_text=True, cache=cache)
+            h = torch.cat((x_cond, x_uncond), dim=0)
+            del x_cond, x_uncond
+            t = torch.cat((t, t), dim=0)
+            mask = torch.cat((mask, mask), dim=0) if mask is not None else None
+        else:
+            h = self.get_input_embed(
+                x, cond, text, drop_audio_cond=drop_audio_cond, drop_text=drop_text, cache=cache
+            )
+
+        # the time embedding travels as an extra first token
+        h = torch.cat([t.unsqueeze(1), h], dim=1)
+        if mask is not None:
+            mask = F.pad(mask, (1, 0), value=True)
+        rope = self.rotary_embed.forward_from_seq_len(seq_len + 1)
+
+        skips: list[Tensor] = []
+        half = self.depth // 2
+        for idx, (skip_proj, attn_norm, attn, ff_norm, ff) in enumerate(self.layers):
+            if idx < half:
+                skips.append(h)
+            else:
+                skip = skips.pop()
+                if self.skip_connect_type == "concat":
+                    h = skip_proj(torch.cat((h, skip), dim=-1))
+                elif self.skip_connect_type == "add":
+                    h = h + skip
+                del skip
+            h = attn(attn_norm(h), rope=rope, mask=mask) + h
+            h = ff(ff_norm(h)) + h
+
+        h = self.norm_out(h)[:, 1:, :]
+        return self.proj_out(h)
