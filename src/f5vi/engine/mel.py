@@ -11,8 +11,6 @@ A wave of ``N`` samples gives ``T = N // hop + 1`` frames (see :func:`num_frames
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import torch
 import torchaudio
@@ -94,22 +92,14 @@ def to_vocoder_layout(mel: torch.Tensor) -> torch.Tensor:
     return mel.transpose(1, 2)
 
 
-_cache_lock = threading.Lock()
-_modules: dict[str, LogMelSpectrogram] = {}
-
-
 def log_mel(wave: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
     """Vocos-type log-mel of a 24 kHz wave (numpy or tensor, ``[N]`` or ``[B, N]``) -> ``[B, 100, T]``.
 
-    Runs on ``device`` (default: the tensor's device, CPU for numpy) with one cached module per device.
+    A convenience for one-off use (a new extractor each call; it costs ~1 ms to build). Code that
+    extracts repeatedly keeps its own :class:`LogMelSpectrogram`.
     """
     tensor = torch.from_numpy(np.ascontiguousarray(wave)) if isinstance(wave, np.ndarray) else wave
     target = torch.device(device) if device is not None else tensor.device
-    key = str(target)
-    with _cache_lock:
-        module = _modules.get(key)
-        if module is None:
-            module = LogMelSpectrogram().to(target).eval()
-            _modules[key] = module
+    module = LogMelSpectrogram().to(target).eval()
     with torch.inference_mode():
         return module(tensor.to(target))
