@@ -223,3 +223,19 @@ def test_concurrent_transcription_and_unload(tiny_whisper_dir: Path, speech: tup
     assert not errors
     assert results == [expected] * 12
     asr.unload()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_runs_on_cuda_in_half_precision_and_unload_frees_memory(
+    tiny_whisper_dir: Path, speech: tuple[np.ndarray, int]
+) -> None:
+    torch.cuda.synchronize()
+    baseline = torch.cuda.memory_allocated()
+    asr = Transcriber(str(tiny_whisper_dir), device="cuda")
+    text = asr.transcribe(*speech)
+    assert text
+    assert next(asr._model.parameters()).dtype == torch.float16
+    assert next(asr._model.parameters()).device.type == "cuda"
+    assert torch.cuda.memory_allocated() > baseline
+    asr.unload()
+    assert torch.cuda.memory_allocated() == baseline

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shutil
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -306,6 +307,28 @@ def test_ensure_transcript_of_a_long_clip_transcribes_the_clipped_audio(
     assert len(audio) / sr <= 12.0 + 0.06  # at most the limit plus prepare_reference's 50 ms tail
     assert len(audio) < len(long) / 2
     assert (voices_dir / "long_read.txt").is_file()
+
+
+def test_concurrent_ensure_transcript_transcribes_once(
+    library: VoiceLibrary, voices_dir: Path, transcriber: RecordingTranscriber
+) -> None:
+    (voices_dir / "vi_central_male.txt").unlink()
+    stale = library.resolve("vi_central_male")
+    start = threading.Barrier(4)
+    results: list[str | None] = []
+
+    def work() -> None:
+        start.wait()
+        results.append(library.ensure_transcript(stale).transcript)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == 4
+    assert results[0] and len(set(results)) == 1
+    assert len(transcriber.calls) == 1
 
 
 def test_ensure_transcript_without_transcriber(voices_dir: Path) -> None:
