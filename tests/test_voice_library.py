@@ -445,6 +445,25 @@ def test_long_upload_with_transcript_is_refused(
     assert transcriber.calls == []
 
 
+def test_long_upload_that_is_mostly_silence_keeps_the_transcript(
+    library: VoiceLibrary, voices_dir: Path, shipped_dir: Path, transcriber: RecordingTranscriber
+) -> None:
+    """Only silence is dropped (no speech cut), so the user's transcript still matches."""
+    speech = _speech(shipped_dir)
+    padded = np.concatenate([np.zeros(3 * SR, np.float32), speech, np.zeros(6 * SR, np.float32)])
+    assert len(padded) / SR > 12.0
+    text = (shipped_dir / "vi_north_male.txt").read_text(encoding="utf-8").strip()
+
+    voice = library.upload("padded", _encode(padded, SR), text, "padded.wav")
+
+    assert voice.transcript == text
+    assert transcriber.calls == []
+    assert len(speech) / SR - 0.5 <= voice.duration_seconds <= 12.0
+    metadata = json.loads((voices_dir / "padded.json").read_text(encoding="utf-8"))
+    assert metadata["clipped"] is False
+    assert not prepare_reference(*load_audio(voice.audio_path), max_seconds=12.0).clipped
+
+
 NOT_AUDIO = {
     "text": "xin chào, đây không phải âm thanh".encode(),
     "random": np.random.default_rng(0).bytes(4096),

@@ -354,8 +354,9 @@ class VoiceLibrary:
         """Validate and store an uploaded reference clip as ``<id>.wav`` (24 kHz mono 16-bit).
 
         ``transcript`` must be exactly what is said. An upload longer than ``max_reference_seconds`` is
-        clipped at a silence as synthesis would; a user transcript can then no longer be trusted to match
-        and the upload is refused. Without a transcript the stored (clipped) audio is transcribed.
+        stored as synthesis would cut it (at a pause, long silences shortened). If speech had to be cut,
+        a user transcript can no longer be trusted to match and the upload is refused; if only silence
+        went, the transcript still holds. Without a transcript the stored audio is transcribed.
         """
         voice_id = validate_voice_id(voice_id)
         text = normalize_transcript(transcript) if transcript is not None else ""
