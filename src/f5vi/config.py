@@ -79,6 +79,17 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 20 * 1024 * 1024
     max_request_bytes: int = 25 * 1024 * 1024
 
+    # --- jobs -----------------------------------------------------------------------------------------
+    job_max_attempts: int = Field(
+        2, description="Starts of one job before a restart that interrupts it marks it failed (1 retry)."
+    )
+    job_record_ttl_seconds: float = Field(
+        7 * 24 * 3600.0, description="Finished job records (not their audio) are kept this long."
+    )
+    progress_persist_seconds: float = Field(
+        1.0, description="Progress of a running job is written to the job database at most this often."
+    )
+
     # --- RunPod / delivery -------------------------------------------------------------------------
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

@@ -1,0 +1,157 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+The lifespan builds the voice library, output storage and :class:`~f5vi.jobs.manager.JobManager`,
+starts the manager (which resumes jobs from the database) and loads the engine in a worker thread:
+the server answers at once (``/health`` says ``loading``, 503) and queued jobs run as soon as the
+model is ready. On shutdown the running job is interrupted and stays queued for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from f5vi import __version__
+from f5vi.api.auth import ApiKeyMiddleware
+from f5vi.api.engine_loader import load_synthesizer
+from f5vi.api.errors import install_error_handlers, scrub
+from f5vi.api.limits import BodyLimitMiddleware
+from f5vi.api.routers import admin, downloads, health, output, status, tts, voices
+from f5vi.config import Settings
+from f5vi.jobs.manager import JobManager
+from f5vi.storage import LocalOutputStorage
+from f5vi.voices.library import VoiceLibrary
+
+if TYPE_CHECKING:
+    from f5vi.engine.synthesizer import Synthesizer
+
+logger = logging.getLogger(__name__)
+
+EngineLoader = Callable[[Settings], "Synthesizer"]
+
+DESCRIPTION = """\
+Vietnamese text-to-speech (F5-TTS) with zero-shot voice cloning.
+
+Submit text with `POST /tts` (202), poll `GET /tts/progress/{job_id}`, download `GET /output/{filename}`,
+then confirm with `POST /confirm-download/{job_id}?token=...`. Errors always look like
+`{"error": {"code": "...", "message": "..."}}`. When the server sets `F5VI_API_KEY`, every route except
+`/health` needs `Authorization: Bearer <key>`.
+"""
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def json_body_limit(settings: Settings) -> int:
+    """JSON requests: room for the longest allowed text, \\u-escaped, plus the other fields."""
+    return min(settings.max_request_bytes, max(64 * 1024, settings.max_text_chars * 6 + 16 * 1024))
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    synthesizer: Synthesizer | None = None,
+    demo_fallback: bool = False,
+    engine_loader: EngineLoader | None = None,
+) -> FastAPI:
+    """Build the app. ``synthesizer``: use this loaded engine; otherwise the lifespan loads one
+    (``engine_loader``, default :func:`~f5vi.api.engine_loader.load_synthesizer`)."""
+    settings = settings or Settings()
+
+    def default_loader(s: Settings) -> Synthesizer:
+        return load_synthesizer(s, demo_fallback=demo_fallback)
+
+    loader = engine_loader or default_loader
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_dirs()
+        storage = LocalOutputStorage(settings.output_dir)
+        library = VoiceLibrary(
+            settings.voices_dir,
+            None,
+            settings.max_reference_seconds,
+            target_rms=settings.target_rms,
+            max_upload_bytes=settings.max_upload_bytes,
+        )
+        manager = JobManager(settings, synthesizer, library, storage)
+        app.state.storage = storage
+        app.state.voices = library
+        app.state.manager = manager
+        await manager.start()
+        loading: asyncio.Task[None] | None = None
+        if synthesizer is None:
+            loading = asyncio.create_task(_load_engine(manager, library, settings, loader), name="f5vi-load")
+        else:
+            _attach_transcriber(library, settings, synthesizer)
+        try:
+            yield
+        finally:
+            if loading is not None and not loading.done():
+                loading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loading
+            await manager.stop()
+
+    app = FastAPI(
+        title="f5vi",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (health, status, voices, tts, output, downloads, admin):
+        app.include_router(module.router)
+
+    json_limit = json_body_limit(settings)
+
+    def limit_for(method: str, path: str) -> int:
+        return settings.max_request_bytes if (method == "POST" and path == "/voices") else json_limit
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    if settings.api_key is not None and settings.api_key.get_secret_value():
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())  # outermost
+    return app
+
+
+async def _load_engine(
+    manager: JobManager, library: VoiceLibrary, settings: Settings, loader: EngineLoader
+) -> None:
+    try:
+        synth = await anyio.to_thread.run_sync(loader, settings, abandon_on_cancel=True)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        logger.exception("the synthesis engine failed to load")
+        manager.engine_failed(scrub(f"{type(exc).__name__}: {exc}"))
+        return
+    _attach_transcriber(library, settings, synth)
+    manager.attach_engine(synth)
+    info = synth.info
+    logger.info(
+        "engine ready: model=%s arch=%s demo=%s device=%s dtype=%s",
+        info.model,
+        info.arch,
+        info.is_demo,
+        info.device,
+        info.dtype,
+    )
+
+
+def _attach_transcriber(library: VoiceLibrary, settings: Settings, synth: Synthesizer) -> None:
+    """ASR for voices without a transcript, on the engine's device (loaded on first use)."""
+    if library.transcriber is None:
+        from f5vi.engine.asr import Transcriber
+
+        library.transcriber = Transcriber(settings.asr_model, device=synth.info.device)

@@ -1,0 +1,62 @@
+"""Optional bearer-token authentication (``F5VI_API_KEY``) on every route except the exempt ones.
+
+Enforced by a small ASGI middleware, before routing and before any body is read, so an
+unauthenticated client cannot make the server parse (or buffer) anything. Routes also declare the
+``HTTPBearer`` scheme as a dependency so OpenAPI/Swagger show it; that dependency checks nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+from fastapi.security import HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from f5vi.api.errors import error_response
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    description="Required when the server sets F5VI_API_KEY: `Authorization: Bearer <key>`.",
+)
+
+PUBLIC_PATHS: frozenset[str] = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+"""Readiness probes and the API description need no key (the description is public in the repo)."""
+
+
+def token_matches(header_value: str | None, api_key: str) -> bool:
+    """Constant-time check of an ``Authorization`` header against the key."""
+    if not header_value:
+        return False
+    scheme, _, token = header_value.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    return hmac.compare_digest(token.strip().encode("utf-8"), api_key.encode("utf-8"))
+
+
+class ApiKeyMiddleware:
+    def __init__(self, app: ASGIApp, *, api_key: str, public_paths: Iterable[str] = PUBLIC_PATHS) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.public_paths = frozenset(public_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.public_paths:
+            await self.app(scope, receive, send)
+            return
+        header = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                header = value.decode("latin-1")
+                break
+        if not token_matches(header, self.api_key):
+            response = error_response(
+                401,
+                "unauthorized",
+                "missing or invalid API key: send 'Authorization: Bearer <key>'",
+                headers={"WWW-Authenticate": 'Bearer realm="f5vi"'},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

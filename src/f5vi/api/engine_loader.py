@@ -1,0 +1,56 @@
+"""Load the synthesis engine once per process, with the demo model as an explicit fallback."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from f5vi.config import Settings
+
+if TYPE_CHECKING:
+    from f5vi.engine.synthesizer import Synthesizer
+
+logger = logging.getLogger(__name__)
+
+DEMO_BANNER = (
+    "DEMO MODEL LOADED (%s): random weights, the audio is NOISE, not speech. "
+    "Set F5VI_MODEL to a real checkpoint for speech."
+)
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """``settings`` pointed at the demo model directory (model and its bundled vocoder)."""
+    demo_dir = settings.demo_model_dir
+    return settings.model_copy(update={"model": str(demo_dir), "vocoder": str(demo_dir / "vocos")})
+
+
+def ensure_demo_model(settings: Settings) -> None:
+    from f5vi.engine.demo import DEMO_MARKER, make_demo_model
+
+    if not (settings.demo_model_dir / DEMO_MARKER).is_file():
+        logger.warning("creating the demo model in %s", settings.demo_model_dir)
+        make_demo_model(settings.demo_model_dir)
+
+
+def load_synthesizer(settings: Settings, *, demo_fallback: bool = False) -> Synthesizer:
+    """Blocking: load the configured model; if that fails and ``demo_fallback``, the demo model."""
+    from f5vi.engine.synthesizer import Synthesizer
+
+    try:
+        synth = Synthesizer.from_settings(settings)
+    except Exception as exc:
+        if not demo_fallback:
+            raise
+        logger.error(
+            "could not load the configured model %r (%s: %s); falling back to the DEMO model",
+            settings.model,
+            type(exc).__name__,
+            exc,
+        )
+        ensure_demo_model(settings)
+        synth = Synthesizer.from_settings(demo_settings(settings))
+    if synth.info.is_demo:
+        logger.warning(DEMO_BANNER, synth.info.model)
+    else:
+        logger.info("model loaded: %s (%s) on %s", synth.info.model, synth.info.arch, synth.info.device)
+    return synth

@@ -1,0 +1,34 @@
+"""OpenAPI ``responses=`` entries for the error statuses a route can answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from f5vi.api.schemas import ErrorResponse
+
+_DESCRIPTIONS = {
+    400: "Malformed input (invalid JSON, unsafe name)",
+    401: "Missing or invalid API key (only when F5VI_API_KEY is set)",
+    403: "Wrong confirmation token",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflicts with the job's current state or an existing resource",
+    410: "The output was removed by retention",
+    413: "Request body or upload too large",
+    416: "Requested range not satisfiable",
+    422: "Invalid parameters (validation error)",
+    429: "Job queue full; see Retry-After",
+    500: "Internal error",
+    503: "Engine not available (loading failed or shutting down)",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """Error shape for ``codes`` plus the 401 and 500 every protected route can answer."""
+    wanted = sorted(set(codes) | {401, 500})
+    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in wanted}
+
+
+def public_error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    wanted = sorted(set(codes) | {500})
+    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in wanted}

@@ -1,0 +1,1 @@
+"""One router per area of the API; :mod:`f5vi.api.app` includes them all."""

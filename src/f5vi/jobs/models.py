@@ -1,0 +1,143 @@
+"""The job record: what was asked, where it stands, and what came out.
+
+Plain frozen dataclasses so the store, the manager, the HTTP layer and the RunPod worker can share
+them without importing each other. Updates make a new instance (``dataclasses.replace``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from f5vi.jobs.states import JobState
+
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+"""Client-chosen job ids: letters, digits, ``_`` and ``-``, 1-128 characters, starting alphanumeric.
+
+No dots or slashes, so an id can never name a path, and it is safe in URLs and log lines as is.
+"""
+_JOB_ID_RE = re.compile(JOB_ID_PATTERN)
+
+JOB_KIND_TTS = "tts"
+
+
+def is_valid_job_id(value: str) -> bool:
+    return bool(_JOB_ID_RE.fullmatch(value))
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A synthesis request as persisted: everything needed to run (or re-run) it after a restart.
+
+    ``voice_id`` is the library id that ``ref_name`` resolved to at submission; ``ref_name`` is kept
+    verbatim for the response (``sample_used`` is the id).
+    """
+
+    text: str
+    voice_id: str
+    ref_name: str
+    speed: float
+    nfe_step: int
+    seed: int | None
+    format: str
+    cfg_strength: float
+    sway_sampling_coef: float
+    ode_method: str
+    cross_fade_seconds: float
+
+    def fingerprint(self) -> str:
+        """Hash of what the client chose, used to tell a retry from a conflicting reuse of an id."""
+        chosen = {
+            "text": self.text,
+            "voice_id": self.voice_id,
+            "speed": round(float(self.speed), 6),
+            "nfe_step": int(self.nfe_step),
+            "seed": self.seed,
+            "format": self.format,
+        }
+        blob = json.dumps(chosen, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, blob: str) -> JobRequest:
+        data = json.loads(blob)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a successful job produced. ``filename`` is relative to the output storage."""
+
+    filename: str
+    format: str
+    media_type: str
+    size_bytes: int
+    duration_seconds: float
+    sample_rate: int
+    seed: int
+    reference_text: str
+    normalized_text: str
+    chunk_count: int
+    processing_time_seconds: float
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, blob: str) -> JobResult:
+        data: dict[str, Any] = json.loads(blob)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the job table. Times are Unix epoch seconds (floats), as the seed reported them."""
+
+    id: str
+    seq: int
+    kind: str
+    state: JobState
+    request: JobRequest
+    request_hash: str
+    idempotency_key: str | None
+    output_filename: str
+    confirm_token: str
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+    progress: float = 0.0
+    stage: str | None = None
+    chunk_index: int | None = None
+    chunk_count: int | None = None
+    eta_seconds: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    result: JobResult | None = None
+    confirmed_at: float | None = None
+    output_deleted_at: float | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state.is_terminal
+
+
+@dataclass(frozen=True)
+class TTSInput:
+    """What a client asks for; ``None`` means the server's default (``Settings``)."""
+
+    text: str
+    ref_name: str
+    speed: float | None = None
+    nfe_step: int | None = None
+    seed: int | None = None
+    format: str = "wav"
