@@ -17,7 +17,12 @@ from f5vi.engine.model.modules import (
 
 
 class DiT(nn.Module):
-    """Predicts the flow (velocity) for a noisy mel given the reference mel, text ids and flow time."""
+    """Predicts the flow (velocity) for a noisy mel given the reference mel, text ids and flow time.
+
+    In a batch of different durations (``mask``), each item's text embedding and convolutional position
+    embedding see only its own valid frames (zeros beyond), as upstream 2ae2c9b does; attention keys are
+    not masked (``attn_mask_enabled=False``, upstream's default) and padded output frames are meaningless.
+    """
 
     def __init__(
         self,
