@@ -68,6 +68,7 @@ class SynthesisResult:
     chunks: list[str]
     normalized_text: str
     reference_text: str
+    reference_seconds: float = 0.0  # of the reference audio actually used (after clipping/trimming)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 

@@ -1,0 +1,132 @@
+"""Command line: ``python -m f5vi {serve,synth,voices,export-openapi,make-demo-model}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from f5vi.config import Settings
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.api.server import run
+
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    run(settings, demo_fallback=args.demo_fallback)
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.cli_synth import synthesize_to_file
+
+    if args.model:
+        settings.model = args.model
+    if args.vocoder:
+        settings.vocoder = args.vocoder
+    report = synthesize_to_file(
+        settings,
+        text=args.text if args.text is not None else Path(args.text_file).read_text(encoding="utf-8"),
+        voice=args.voice,
+        out=Path(args.out),
+        speed=args.speed,
+        nfe_step=args.nfe_step,
+        seed=args.seed,
+        audio_format=args.format,
+    )
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _cmd_voices(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.voices.library import VoiceLibrary
+
+    library = VoiceLibrary(
+        settings.voices_dir, transcriber=None, max_reference_seconds=settings.max_reference_seconds
+    )
+    for voice in library.list():
+        transcript = voice.transcript or "(no transcript: will be transcribed on first use)"
+        print(f"{voice.id:24s} {voice.duration_seconds:5.2f}s  {transcript}")
+    return 0
+
+
+def _cmd_export_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.api.openapi import write_openapi
+
+    write_openapi(Path(args.out))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_make_demo_model(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.engine.demo import make_demo_model
+
+    path = make_demo_model(Path(args.directory), seed=args.seed)
+    print(f"wrote a DEMO model (random weights: it produces noise, not speech) to {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="f5vi", description="Vietnamese text-to-speech (F5-TTS).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--demo-fallback",
+        action="store_true",
+        help="if the configured model cannot be loaded, serve the (noise-producing) demo model instead",
+    )
+    serve.set_defaults(func=_cmd_serve)
+
+    synth = sub.add_parser("synth", help="synthesise text to an audio file")
+    text = synth.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text")
+    text.add_argument("--text-file")
+    synth.add_argument("--voice", required=True, help="voice id from the voices dir, or a path to a .wav")
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--model", help="model source (dir, checkpoint file or hub id); default F5VI_MODEL")
+    synth.add_argument("--vocoder", help="vocoder source; default F5VI_VOCODER")
+    synth.add_argument("--speed", type=float)
+    synth.add_argument("--nfe-step", type=int)
+    synth.add_argument("--seed", type=int)
+    synth.add_argument("--format", default=None, help="wav (default from the file name), flac, mp3, ogg, pcm")
+    synth.set_defaults(func=_cmd_synth)
+
+    voices = sub.add_parser("voices", help="list reference voices")
+    voices.set_defaults(func=_cmd_voices)
+
+    export = sub.add_parser("export-openapi", help="write the OpenAPI document of the HTTP API")
+    export.add_argument("--out", default="openapi.json")
+    export.set_defaults(func=_cmd_export_openapi)
+
+    demo = sub.add_parser(
+        "make-demo-model", help="write a tiny random-weight model (noise) for trying the stack"
+    )
+    demo.add_argument("directory")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_cmd_make_demo_model)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from f5vi.engine.errors import EngineError
+
+    try:
+        return int(args.func(args, settings))
+    except EngineError as exc:
+        print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

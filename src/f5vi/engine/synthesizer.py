@@ -1,0 +1,371 @@
+"""Text + reference voice -> audio: the one entry point the job system and the CLI call.
+
+Pipeline per request: validate -> normalise text -> prepare reference (cached) -> chunk ->
+batch chunks through the CFM sampler -> vocode -> restore loudness -> cross-fade.
+Blocking and CPU/GPU bound: callers run it off their event loop, one request at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from f5vi.config import Settings
+from f5vi.engine.audio import cross_fade_concat
+from f5vi.engine.batching import ChunkPlan, group_into_batches
+from f5vi.engine.checkpoint import LoadedModel, load_model
+from f5vi.engine.chunking import chunk_text, estimate_duration_frames, max_chars_for_reference
+from f5vi.engine.device import resolve_device, resolve_dtype
+from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError, InvalidTextError
+from f5vi.engine.progress import ProgressTracker
+from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
+from f5vi.engine.text import normalize_text, prepare_ref_text, ref_text_for_model
+from f5vi.engine.types import (
+    SAMPLE_RATE,
+    CancelToken,
+    ProgressCallback,
+    SynthesisRequest,
+    SynthesisResult,
+)
+from f5vi.engine.vocab import Vocab
+from f5vi.engine.vocoder import Vocoder, load_vocoder
+
+logger = logging.getLogger(__name__)
+
+SPEED_RANGE = (0.3, 2.0)
+NFE_RANGE = (1, 128)
+CFG_RANGE = (0.0, 10.0)
+ODE_METHODS = ("euler", "midpoint")
+MAX_FRAMES_PER_CHUNK = 4096  # upstream's max_duration: ~43.7 s of reference + generated audio
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    model: str
+    arch: str
+    is_demo: bool
+    device: str
+    dtype: str
+    sample_rate: int
+    vocoder: str
+    num_params: int
+
+
+@dataclass
+class _Plan:
+    """Everything decided before the first ODE step of a request."""
+
+    seed: int
+    reference: ReferenceConditioning
+    reference_text: str
+    normalized_text: str
+    chunks: list[ChunkPlan]
+    warnings: list[str] = field(default_factory=list)
+
+
+class Synthesizer:
+    """Owns the loaded model, vocoder, vocab and reference cache of one process."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        vocoder: Vocoder,
+        vocab: Vocab,
+        settings: Settings,
+        *,
+        device: torch.device,
+        dtype: torch.dtype,
+        model_source: str,
+        vocoder_source: str,
+    ) -> None:
+        self.model = model
+        self.vocoder = vocoder
+        self.vocab = vocab
+        self.settings = settings
+        self.device = device
+        self.dtype = dtype
+        self.references = ReferenceCache(
+            device=device,
+            max_seconds=settings.max_reference_seconds,
+            target_rms=settings.target_rms,
+        )
+        self._lock = threading.Lock()  # one synthesis at a time per model
+        self.info = EngineInfo(
+            model=model_source,
+            arch=model.arch_name,
+            is_demo=model.is_demo,
+            device=str(device),
+            dtype=str(dtype).removeprefix("torch."),
+            sample_rate=SAMPLE_RATE,
+            vocoder=vocoder_source,
+            num_params=model.num_params,
+        )
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Synthesizer:
+        """Load checkpoint, vocab and vocoder as the settings say (blocking, seconds to minutes)."""
+        device = resolve_device(settings.device)
+        dtype = resolve_dtype(settings.dtype, device)
+        started = time.perf_counter()
+        model = load_model(
+            settings.model,
+            arch=settings.model_arch,
+            checkpoint_file=settings.checkpoint_file,
+            vocab_file=settings.vocab_file,
+            device=device,
+            dtype=dtype,
+        )
+        vocoder = load_vocoder(settings.vocoder, device=device)
+        vocab = Vocab.from_file(model.vocab_path)
+        logger.info(
+            "engine loaded in %.1fs: model=%s arch=%s%s device=%s dtype=%s vocoder=%s",
+            time.perf_counter() - started,
+            settings.model,
+            model.arch_name,
+            " (DEMO: random weights, produces noise)" if model.is_demo else "",
+            device,
+            dtype,
+            settings.vocoder,
+        )
+        return cls(
+            model,
+            vocoder,
+            vocab,
+            settings,
+            device=device,
+            dtype=dtype,
+            model_source=settings.model,
+            vocoder_source=settings.vocoder,
+        )
+
+    # ------------------------------------------------------------------ public API
+    def validate(self, request: SynthesisRequest) -> None:
+        """Cheap checks that need no model work; the job API calls this at submit time."""
+        _check_range("speed", request.speed, SPEED_RANGE)
+        _check_range("nfe_step", request.nfe_step, NFE_RANGE)
+        _check_range("cfg_strength", request.cfg_strength, CFG_RANGE)
+        _check_range("sway_sampling_coef", request.sway_sampling_coef, (-1.0, 1.0))
+        _check_range("cross_fade_seconds", request.cross_fade_seconds, (0.0, 1.0))
+        if request.ode_method not in ODE_METHODS:
+            raise InvalidParameterError(f"ode_method must be one of {', '.join(ODE_METHODS)}")
+        if request.seed is not None and not 0 <= request.seed < 2**32:
+            raise InvalidParameterError("seed must be in [0, 2**32)")
+        if not request.text or not request.text.strip():
+            raise InvalidTextError("text is empty")
+        if len(request.text) > self.settings.max_text_chars:
+            raise InvalidTextError(
+                f"text has {len(request.text)} characters; the limit is {self.settings.max_text_chars}"
+            )
+        if request.reference.transcript is not None and not request.reference.transcript.strip():
+            raise InvalidReferenceError("the reference transcript is empty")
+
+    def synthesize(
+        self,
+        request: SynthesisRequest,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> SynthesisResult:
+        """Synthesise the whole text; chunks are batched through the sampler together."""
+        started = time.perf_counter()
+        tracker = ProgressTracker(on_progress)
+        pieces: dict[int, np.ndarray] = {}
+        with self._lock:
+            plan = self._plan(request, tracker)
+            timings = {"prepare_seconds": time.perf_counter() - started}
+            batches = group_into_batches(plan.chunks, self.settings.max_batch_frames, keep_order=False)
+            for batch, waves in self._run_batches(request, plan, batches, tracker, cancel):
+                pieces.update(zip((c.index for c in batch), waves, strict=True))
+        audio = cross_fade_concat(
+            [pieces[i] for i in range(len(plan.chunks))], SAMPLE_RATE, request.cross_fade_seconds
+        )
+        timings["total_seconds"] = time.perf_counter() - started
+        tracker.finish(len(plan.chunks))
+        return SynthesisResult(
+            audio=audio.astype(np.float32, copy=False),
+            sample_rate=SAMPLE_RATE,
+            seed=plan.seed,
+            chunks=[c.text for c in plan.chunks],
+            normalized_text=plan.normalized_text,
+            reference_text=plan.reference_text,
+            reference_seconds=plan.reference.seconds,
+            warnings=plan.warnings,
+            timings=timings,
+        )
+
+    def stream(
+        self,
+        request: SynthesisRequest,
+        on_progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Yield the audio in text order as soon as each part is ready (first chunk on its own).
+
+        Consecutive pieces are cross-faded exactly as :meth:`synthesize` does: the tail of each
+        piece is held back until the next piece arrives, so concatenating the yielded arrays
+        gives the same waveform as a non-streamed call with the same batches.
+        """
+        tracker = ProgressTracker(on_progress)
+        with self._lock:
+            plan = self._plan(request, tracker)
+            first, rest = plan.chunks[:1], plan.chunks[1:]
+            batches = [first, *group_into_batches(rest, self.settings.max_batch_frames, keep_order=True)]
+            fade = int(request.cross_fade_seconds * SAMPLE_RATE)
+            held: np.ndarray | None = None
+            for _batch, waves in self._run_batches(request, plan, batches, tracker, cancel):
+                for wave in waves:
+                    if held is None:
+                        held = wave
+                        continue
+                    joined = cross_fade_concat([held, wave], SAMPLE_RATE, request.cross_fade_seconds)
+                    keep = min(fade, len(wave))
+                    emit, held = joined[: len(joined) - keep], joined[len(joined) - keep :]
+                    if len(emit):
+                        yield emit.astype(np.float32, copy=False)
+            if held is not None and len(held):
+                yield held.astype(np.float32, copy=False)
+        tracker.finish(len(plan.chunks))
+
+    def free_memory(self) -> dict[str, float]:
+        """Drop cached references and return cached allocator blocks to the driver."""
+        self.references.clear()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return self.memory_stats()
+
+    def memory_stats(self) -> dict[str, float]:
+        stats: dict[str, float] = {"cached_references": float(len(self.references))}
+        if self.device.type == "cuda":
+            stats.update(
+                allocated_bytes=float(torch.cuda.memory_allocated(self.device)),
+                reserved_bytes=float(torch.cuda.memory_reserved(self.device)),
+                max_allocated_bytes=float(torch.cuda.max_memory_allocated(self.device)),
+                total_bytes=float(torch.cuda.get_device_properties(self.device).total_memory),
+            )
+        return stats
+
+    # ------------------------------------------------------------------ internals
+    def _plan(self, request: SynthesisRequest, tracker: ProgressTracker) -> _Plan:
+        self.validate(request)
+        tracker.update(0.0, "normalizing", 0, 0)
+        warnings: list[str] = []
+        if request.reference.transcript is None:
+            raise InvalidReferenceError(
+                "the reference voice has no transcript; transcribe it first (the voice library does this)"
+            )
+        normalizer = self.settings.normalizer if request.normalize_text else "none"
+        gen = normalize_text(request.text, normalizer=normalizer, vocab=self.vocab)
+        warnings.extend(gen.warnings)
+        ref_norm = normalize_text(request.reference.transcript, normalizer=normalizer, vocab=self.vocab)
+        warnings.extend(f"reference transcript: {w}" for w in ref_norm.warnings)
+        reference = self.references.get(request.reference.audio_path)
+        # Upstream sizes chunks from the transcript before its final extra space, and puts the
+        # spaced form in front of every chunk; keep both for byte-exact budgets and durations.
+        budget_text = prepare_ref_text(ref_norm.text)
+        reference_text = ref_text_for_model(budget_text)
+
+        max_chars = max_chars_for_reference(budget_text, reference.num_samples, SAMPLE_RATE, request.speed)
+        texts = chunk_text(gen.text, max_chars)
+        if not texts:
+            raise InvalidTextError("nothing to say after normalisation")
+        chunks: list[ChunkPlan] = []
+        for index, text in enumerate(texts):
+            frames = estimate_duration_frames(reference_text, reference.audio_frames, text, request.speed)
+            if frames > MAX_FRAMES_PER_CHUNK:
+                warnings.append(
+                    f"chunk {index + 1} is long ({frames} frames); it was capped at {MAX_FRAMES_PER_CHUNK}"
+                )
+                frames = MAX_FRAMES_PER_CHUNK
+            chunks.append(ChunkPlan(index=index, text=text, duration_frames=frames))
+        seed = request.seed if request.seed is not None else random.randrange(2**32)
+        return _Plan(
+            seed=seed,
+            reference=reference,
+            reference_text=reference_text,
+            normalized_text=gen.text,
+            chunks=chunks,
+            warnings=_dedupe(warnings),
+        )
+
+    def _run_batches(
+        self,
+        request: SynthesisRequest,
+        plan: _Plan,
+        batches: list[list[ChunkPlan]],
+        tracker: ProgressTracker,
+        cancel: CancelToken | None,
+    ) -> Iterator[tuple[list[ChunkPlan], list[np.ndarray]]]:
+        """Sample and vocode each batch; yields (batch, waveforms in batch order)."""
+        work = [len(b) * max(c.duration_frames for c in b) for b in batches]
+        tracker.plan_work(work, request.nfe_step, total_chunks=len(plan.chunks))
+        done_chunks = 0
+        for batch_index, batch in enumerate(batches):
+            mels = self._sample(request, plan, batch, batch_index, tracker, cancel)
+            tracker.update_stage("vocoding", done_chunks, len(plan.chunks))
+            waves = self._vocode(mels, plan.reference.output_gain)
+            done_chunks += len(batch)
+            tracker.batch_done(batch_index, done_chunks, len(plan.chunks))
+            yield batch, waves
+
+    @torch.inference_mode()
+    def _sample(
+        self,
+        request: SynthesisRequest,
+        plan: _Plan,
+        batch: list[ChunkPlan],
+        batch_index: int,
+        tracker: ProgressTracker,
+        cancel: CancelToken | None,
+    ) -> list[torch.Tensor]:
+        ref = plan.reference
+        size = len(batch)
+        texts = [plan.reference_text + chunk.text for chunk in batch]
+        text_ids = self.vocab.encode(texts).to(self.device)
+        cond = ref.mel.to(self.dtype).expand(size, -1, -1)
+        durations = torch.tensor([c.duration_frames for c in batch], dtype=torch.long, device=self.device)
+        lens = torch.full((size,), ref.num_frames, dtype=torch.long, device=self.device)
+        done_chunks = sum(1 for c in plan.chunks if c.index < batch[0].index)
+
+        def on_step(step: int, total: int) -> None:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            tracker.step(batch_index, step, total, done_chunks, len(plan.chunks))
+
+        sampled = self.model.cfm.sample(
+            cond=cond,
+            text=text_ids,
+            duration=durations,
+            lens=lens,
+            steps=request.nfe_step,
+            cfg_strength=request.cfg_strength,
+            sway_sampling_coef=request.sway_sampling_coef,
+            method=request.ode_method,
+            seed=plan.seed,
+            on_step=on_step,
+        )
+        # The sampler may lengthen an item (never fewer frames than text tokens / reference + 1).
+        frames = sampled.duration.tolist()
+        return [sampled.out[i, ref.audio_frames : frames[i]].float() for i in range(size)]
+
+    @torch.inference_mode()
+    def _vocode(self, mels: list[torch.Tensor], output_gain: float) -> list[np.ndarray]:
+        """Decode generated mels (``[T, 100]`` each); equal lengths share a batched call."""
+        waves = self.vocoder.decode_many([mel.transpose(0, 1) for mel in mels])
+        return [(wave.float().cpu().numpy() * output_gain).astype(np.float32) for wave in waves]
+
+
+def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
+    low, high = bounds
+    if not (low <= value <= high):  # also rejects NaN
+        raise InvalidParameterError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
