@@ -1,0 +1,249 @@
+"""Text front end: turn user text into what the Vietnamese checkpoint was trained on.
+
+The checkpoint's data was lowercased with punctuation kept, and numbers, dates, units... were written
+as words. :func:`normalize_text` does, in order:
+
+1. Unicode NFC (decomposed accents are not in the vocab) and line-break cleanup;
+2. our rewrite rules for cases vinorm reads wrongly (:mod:`f5vi.engine.text_rules`);
+3. the normaliser: vinorm 2.0.7's binary through :class:`~f5vi.engine.vinorm_runner.VinormRunner`
+   (``-punc -unknown -lower``, see :class:`~f5vi.engine.vinorm_runner.VinormFlags` for why ``-punc``);
+   if the binary is missing, fails or times out, g2p-hamster 0.2.8 takes over and the result says so
+   (``normalizer_used`` and a warning) — there is no silent raw-text path;
+4. cleanup of the normaliser's artifacts (" .", doubled marks, quotes, stray symbols), one sentence end
+   per input line, lowercase when the vocab has no uppercase letters;
+5. characters the vocab lacks are reported as warnings.
+
+Empty text, or text with nothing sayable left, raises :class:`~f5vi.engine.errors.InvalidTextError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from f5vi.engine.errors import InvalidTextError
+from f5vi.engine.text_rules import end_sentence, post_clean, pre_normalize
+from f5vi.engine.vinorm_runner import VinormError, VinormFlags, VinormRunner
+from f5vi.engine.vocab import Vocab
+
+log = logging.getLogger(__name__)
+
+NormalizerName = Literal["vinorm", "hamster", "none"]
+
+
+@dataclass(frozen=True)
+class NormalizedText:
+    text: str
+    normalizer_used: str
+    """Which normaliser produced ``text``: vinorm, hamster (chosen, or the fallback) or none."""
+    warnings: tuple[str, ...] = ()
+
+
+# --- normaliser back ends ----------------------------------------------------------------------------
+
+_default_runner: VinormRunner | None = None
+_default_lock = threading.Lock()
+_acronyms_cache: dict[str, frozenset[str]] = {}
+
+
+def default_vinorm_runner() -> VinormRunner:
+    global _default_runner
+    with _default_lock:
+        if _default_runner is None:
+            _default_runner = VinormRunner()
+        return _default_runner
+
+
+def _known_acronyms(runner: VinormRunner) -> frozenset[str]:
+    key = str(runner.package_dir)
+    with _default_lock:
+        if key not in _acronyms_cache:
+            _acronyms_cache[key] = runner.acronyms()
+        return _acronyms_cache[key]
+
+
+def _hamster_normalize() -> Callable[[str], str]:
+    from g2p_hamster.t0.pipeline import normalize  # imported lazily: ~0.1 s, and only for the fallback
+
+    def run(line: str) -> str:
+        return str(normalize(line)["read_string"])
+
+    return run
+
+
+def _run_hamster(lines: list[str]) -> list[str]:
+    run = _hamster_normalize()
+    return [run(line) if line.strip() else "" for line in lines]
+
+
+def _run_hamster_reported(lines: list[str], warnings: list[str]) -> tuple[list[str], str]:
+    """g2p-hamster, or — if it fails too — our rewrites alone, with a warning either way it degrades."""
+    try:
+        return _run_hamster(lines), "hamster"
+    except Exception as exc:  # a broken optional back end must not take the service down
+        log.error("g2p-hamster failed (%s); text is read with our rewrite rules only", exc)
+        warnings.append(f"g2p-hamster normaliser failed ({exc}); numbers and symbols may be read as written")
+        return lines, "none"
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+_HANDLED_SYMBOLS = set("%$€£¥°&+=<>#@*/\\^~|±×÷²³")
+
+
+def _unsayable_input(text: str) -> dict[str, int]:
+    """Symbols (emoji, pictographs) and characters of scripts we cannot read, which get dropped."""
+    found: dict[str, int] = {}
+    for char in text:
+        if char in _HANDLED_SYMBOLS or char.isspace():
+            continue
+        category = unicodedata.category(char)
+        drop = category in ("So", "Co", "Cn", "Sk") or (
+            category == "Lo" and not unicodedata.name(char, "").startswith("LATIN")
+        )
+        if drop:
+            found[char] = found.get(char, 0) + 1
+    return found
+
+
+def _format_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{c!r}×{n}" for c, n in counts.items())
+
+
+def _has_sayable(text: str) -> bool:
+    return any(c.isalnum() for c in text)
+
+
+def _decide_lowercase(vocab: Vocab | None, lowercase: bool | None) -> bool:
+    if lowercase is not None:
+        return lowercase
+    return vocab is None or not vocab.has_uppercase
+
+
+# --- public API ------------------------------------------------------------------------------------
+
+
+def normalize_text(
+    text: str,
+    *,
+    normalizer: NormalizerName = "vinorm",
+    vocab: Vocab | None = None,
+    lowercase: bool | None = None,
+    vinorm: VinormRunner | None = None,
+) -> NormalizedText:
+    """Normalise ``text`` for synthesis (see the module docstring for the steps).
+
+    ``lowercase=None`` lowercases unless the vocab has every uppercase Vietnamese letter (with no vocab we
+    lowercase, as the Vietnamese checkpoint was trained). ``vinorm`` lets a caller supply its own runner
+    (for example one pointing at another binary).
+    """
+    if normalizer not in ("vinorm", "hamster", "none"):
+        raise ValueError(f"unknown normalizer {normalizer!r}")
+    if not text or not text.strip():
+        raise InvalidTextError("text is empty")
+    warnings: list[str] = []
+    lower = _decide_lowercase(vocab, lowercase)
+
+    text = unicodedata.normalize("NFC", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+    text = "".join(" " if unicodedata.category(c) == "Zs" or c == "\t" else c for c in text)
+    lines = [line.strip() for line in text.split("\n")]
+    lines = [line for line in lines if line]
+
+    used: str = normalizer
+    if normalizer == "none":
+        out_lines = [" ".join(line.split()) for line in lines]
+    else:
+        dropped = _unsayable_input(text)
+        if dropped:
+            warnings.append(
+                f"ignored {sum(dropped.values())} character(s) that cannot be read aloud: "
+                f"{_format_counts(dropped)}"
+            )
+        runner = vinorm or default_vinorm_runner()
+        prepared = [pre_normalize(line, _known_acronyms(runner)) for line in lines]
+        prepared = [line for line in prepared if line.strip()]
+        raw_lines: list[str]
+        if not prepared:
+            raw_lines = []
+        elif normalizer == "vinorm":
+            try:
+                output = runner.run("\n".join(prepared), VinormFlags(lower=lower))
+                raw_lines = output[: len(prepared)]
+                if len(raw_lines) != len(prepared):
+                    raise VinormError(f"vinorm returned {len(raw_lines)} lines for {len(prepared)}")
+            except VinormError as exc:
+                log.warning("vinorm failed (%s); falling back to g2p-hamster", exc)
+                warnings.append(f"vinorm normaliser unavailable ({exc}); used the g2p-hamster fallback")
+                raw_lines, used = _run_hamster_reported(prepared, warnings)
+        else:
+            raw_lines, used = _run_hamster_reported(prepared, warnings)
+        out_lines = []
+        removed: dict[str, int] = {}
+        for raw in raw_lines:
+            cleaned, gone = post_clean(raw)
+            for char, count in gone.items():
+                if char not in dropped:
+                    removed[char] = removed.get(char, 0) + count
+            if cleaned:
+                out_lines.append(end_sentence(cleaned))
+        if removed:
+            warnings.append(
+                f"removed {sum(removed.values())} symbol(s) the normaliser left unread: "
+                f"{_format_counts(removed)}"
+            )
+
+    result = " ".join(line for line in out_lines if line)
+    if lower:
+        result = result.lower()
+    if not _has_sayable(result):
+        raise InvalidTextError("text has nothing that can be read aloud after normalisation")
+    if re.search(r"\d", result) and normalizer != "none":
+        warnings.append("some digits were not turned into words and may be misread")
+    if vocab is not None:
+        report = vocab.check(result)
+        warnings.extend(report.warnings())
+        sayable = [c for c in result if c.isalnum()]
+        if all(c not in vocab for c in sayable):
+            raise InvalidTextError("no character of the text is in the model's vocabulary")
+    return NormalizedText(text=result, normalizer_used=used, warnings=tuple(warnings))
+
+
+def prepare_ref_text(ref_text: str) -> str:
+    """Upstream's reference-transcript rule: end it with ". " (or a space after a final ".").
+
+    The result is what upstream's chunk budget (:func:`f5vi.engine.chunking.max_chars_for_reference`) sees.
+    """
+    text = ref_text.strip()
+    if not text:
+        raise InvalidTextError("reference transcript is empty")
+    if text.endswith(". ") or text.endswith("。"):
+        return text
+    return text + " " if text.endswith(".") else text + ". "
+
+
+def ref_text_for_model(prepared_ref_text: str) -> str:
+    """The reference string put in front of every chunk: one more space after a one-byte last character.
+
+    Upstream ``infer_batch_process`` does this, so "… tôi. " becomes "… tôi.  ". Use the result both for
+    the token sequence (``ref + chunk``) and for :func:`f5vi.engine.chunking.estimate_duration_frames`.
+    """
+    if prepared_ref_text and len(prepared_ref_text[-1].encode("utf-8")) == 1:
+        return prepared_ref_text + " "
+    return prepared_ref_text
+
+
+def prepare_reference_text(ref_text: str) -> str:
+    """The model-ready reference string: :func:`prepare_ref_text` then :func:`ref_text_for_model`.
+
+    Concatenate it in front of every chunk and pass it to
+    :func:`~f5vi.engine.chunking.estimate_duration_frames`. (Upstream computes the chunk budget from the
+    string *before* the trailing space; pass :func:`prepare_ref_text`'s result to
+    :func:`~f5vi.engine.chunking.max_chars_for_reference` for byte-exact parity — it differs by one byte.)
+    """
+    return ref_text_for_model(prepare_ref_text(ref_text))
