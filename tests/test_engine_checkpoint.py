@@ -320,3 +320,77 @@ def test_meta_build_then_load_recomputes_text_positions(golden_dir: Path) -> Non
     assert table.device.type == "cpu" and table.dtype == torch.float32 and table.shape == (4096, 32)
     fresh = build_model(loaded.arch, 89).transformer.text_embed.freqs_cis
     torch.testing.assert_close(table, fresh, atol=0, rtol=0)
+
+
+def _fake_hub(monkeypatch, repos: dict[str, dict[str, Path]]) -> list[tuple[str, str]]:
+    """Replace the hub download with a lookup table; a missing file raises as the hub does."""
+    from huggingface_hub.errors import EntryNotFoundError
+
+    import f5vi.engine.checkpoint as checkpoint_module
+
+    requests: list[tuple[str, str]] = []
+
+    def download(repo_id: str, filename: str) -> Path:
+        requests.append((repo_id, filename))
+        if repo_id not in repos:
+            raise OSError(f"repository {repo_id} not found")
+        if filename not in repos[repo_id]:
+            raise EntryNotFoundError(f"{filename} not in {repo_id}")
+        return repos[repo_id][filename]
+
+    monkeypatch.setattr(checkpoint_module, "_hub_download", download)
+    return requests
+
+
+def test_hub_repo_like_the_vietnamese_one(golden_dir: Path, monkeypatch) -> None:
+    tiny = golden_dir / "tiny_v0"
+    requests = _fake_hub(
+        monkeypatch,
+        {
+            "hynt/F5-TTS-Vietnamese-ViVoice": {
+                "model_last.pt": tiny / "model.pt",
+                "config.json": tiny / "vocab.txt",
+            }
+        },
+    )
+    loaded = load_model("hynt/F5-TTS-Vietnamese-ViVoice")
+    assert loaded.checkpoint_path == tiny / "model.pt" and loaded.vocab_path == tiny / "vocab.txt"
+    assert (loaded.arch.text_mask_padding, loaded.arch.pe_attn_head) == (False, 1)
+    assert requests == [
+        ("hynt/F5-TTS-Vietnamese-ViVoice", "model_last.pt"),
+        ("hynt/F5-TTS-Vietnamese-ViVoice", "vocab.txt"),
+        ("hynt/F5-TTS-Vietnamese-ViVoice", "config.json"),
+    ]
+
+
+def test_hub_subfolder_checkpoint_named_v1_gets_v1_flags(golden_dir: Path, monkeypatch) -> None:
+    tiny = golden_dir / "tiny_v1"
+    _fake_hub(
+        monkeypatch,
+        {
+            "SWivid/F5-TTS": {
+                "F5TTS_v1_Base/model_1250000.safetensors": tiny / "model.safetensors",
+                "F5TTS_v1_Base/vocab.txt": tiny / "vocab.txt",
+            }
+        },
+    )
+    loaded = load_model(
+        "SWivid/F5-TTS",
+        checkpoint_file="F5TTS_v1_Base/model_1250000.safetensors",
+        vocab_file="F5TTS_v1_Base/vocab.txt",
+    )
+    assert (loaded.arch.text_mask_padding, loaded.arch.pe_attn_head) == (True, None)
+
+
+def test_hub_errors_become_model_load_errors(golden_dir: Path, monkeypatch) -> None:
+    _fake_hub(monkeypatch, {"someone/empty": {}})
+    with pytest.raises(ModelLoadError, match=r"cannot download model_last\.pt"):
+        load_model("someone/missing-repo")
+    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE is set and none of model_last"):
+        load_model("someone/empty")  # conftest runs the suite offline
+
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with pytest.raises(ModelLoadError, match="has no checkpoint"):
+        load_model("someone/empty")

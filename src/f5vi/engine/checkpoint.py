@@ -268,15 +268,16 @@ def _hub_download(repo_id: str, filename: str) -> Path:
 
 
 def _resolve_hub(repo_id: str, checkpoint_file: str | None, vocab_file: str | None) -> _ResolvedFiles:
+    from huggingface_hub.constants import is_offline_mode
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    offline = is_offline_mode()
 
-    def first_available(candidates: tuple[str, ...], what: str) -> Path:
+    def first_available(candidates: tuple[str, ...], what: str) -> tuple[str, Path]:
         missing: list[str] = []
         for name in candidates:
             try:
-                return _hub_download(repo_id, name)
+                return name, _hub_download(repo_id, name)
             except EntryNotFoundError:  # not in the repo, or (offline) not in the local cache
                 missing.append(name)
             except (HfHubHTTPError, HFValidationError, OSError, ValueError) as exc:
@@ -291,29 +292,28 @@ def _resolve_hub(repo_id: str, checkpoint_file: str | None, vocab_file: str | No
             )
         raise ModelLoadError(f"Hugging Face repo {repo_id!r} has no {what} (tried {names})")
 
-    checkpoint = first_available(
+    checkpoint_name, checkpoint = first_available(
         (checkpoint_file,) if checkpoint_file else DEFAULT_CHECKPOINT_NAMES, "checkpoint"
     )
-    config = None
     if vocab_file is not None:
-        vocab = first_available((vocab_file,), "vocab file")
+        _, vocab = first_available((vocab_file,), "vocab file")
     else:
         try:
-            vocab = first_available(("vocab.txt",), "vocab file")
+            _, vocab = first_available(("vocab.txt",), "vocab file")
         except ModelLoadError:
-            vocab = first_available(("config.json",), "vocab file")
-            config = _read_json_config(vocab)
-            if config is not None:
+            _, vocab = first_available(("config.json",), "vocab file")
+            if _read_json_config(vocab) is not None:
                 raise ModelLoadError(
                     f"{repo_id}: config.json is an architecture config and no vocab.txt exists"
                 ) from None
-    return _ResolvedFiles(checkpoint, vocab, config, None, f"{repo_id}/{checkpoint.name}")
+    # the requested name keeps upstream's sub-folder (e.g. F5TTS_v1_Base/...) in the v0/v1 hint
+    return _ResolvedFiles(checkpoint, vocab, None, None, f"{repo_id}/{checkpoint_name}")
 
 
 def _resolve(
     source: str | os.PathLike[str], checkpoint_file: str | None, vocab_file: str | None
 ) -> _ResolvedFiles:
-    path = Path(source)
+    path = Path(source).expanduser()
     if path.exists():
         return _resolve_local(path, checkpoint_file, vocab_file)
     text = str(source)
