@@ -34,6 +34,7 @@ from f5vi.engine.types import (
     SynthesisRequest,
     SynthesisResult,
 )
+from f5vi.engine.vinorm_runner import VinormRunner
 from f5vi.engine.vocab import Vocab
 from f5vi.engine.vocoder import Vocoder, load_vocoder
 
@@ -96,6 +97,7 @@ class Synthesizer:
             max_seconds=settings.max_reference_seconds,
             target_rms=settings.target_rms,
         )
+        self.vinorm = VinormRunner()
         self._lock = threading.Lock()  # one synthesis at a time per model
         self.info = EngineInfo(
             model=model_source,
@@ -261,9 +263,11 @@ class Synthesizer:
                 "the reference voice has no transcript; transcribe it first (the voice library does this)"
             )
         normalizer = self.settings.normalizer if request.normalize_text else "none"
-        gen = normalize_text(request.text, normalizer=normalizer, vocab=self.vocab)
+        gen = normalize_text(request.text, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm)
         warnings.extend(gen.warnings)
-        ref_norm = normalize_text(request.reference.transcript, normalizer=normalizer, vocab=self.vocab)
+        ref_norm = normalize_text(
+            request.reference.transcript, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm
+        )
         warnings.extend(f"reference transcript: {w}" for w in ref_norm.warnings)
         reference = self.references.get(request.reference.audio_path)
         # Upstream sizes chunks from the transcript before its final extra space, and puts the

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,26 +44,6 @@ class NormalizedText:
 
 
 # --- normaliser back ends ----------------------------------------------------------------------------
-
-_default_runner: VinormRunner | None = None
-_default_lock = threading.Lock()
-_acronyms_cache: dict[str, frozenset[str]] = {}
-
-
-def default_vinorm_runner() -> VinormRunner:
-    global _default_runner
-    with _default_lock:
-        if _default_runner is None:
-            _default_runner = VinormRunner()
-        return _default_runner
-
-
-def _known_acronyms(runner: VinormRunner) -> frozenset[str]:
-    key = str(runner.package_dir)
-    with _default_lock:
-        if key not in _acronyms_cache:
-            _acronyms_cache[key] = runner.acronyms()
-        return _acronyms_cache[key]
 
 
 def _hamster_normalize() -> Callable[[str], str]:
@@ -165,8 +144,8 @@ def normalize_text(
                 f"ignored {sum(dropped.values())} character(s) that cannot be read aloud: "
                 f"{_format_counts(dropped)}"
             )
-        runner = vinorm or default_vinorm_runner()
-        prepared = [pre_normalize(line, _known_acronyms(runner)) for line in lines]
+        runner = vinorm or VinormRunner()  # callers that normalise often pass their own runner
+        prepared = [pre_normalize(line, runner.acronyms()) for line in lines]
         prepared = [line for line in prepared if line.strip()]
         raw_lines: list[str]
         if not prepared:

@@ -85,12 +85,21 @@ class VinormRunner:
             self.binary = None
         self.timeout_s = timeout_s
         self.timeout_per_1000_chars_s = timeout_per_1000_chars_s
+        self._acronyms: frozenset[str] | None = None
 
     def available(self) -> bool:
         return self.binary is not None and self.binary.is_file() and os.access(self.binary, os.X_OK)
 
     def acronyms(self) -> frozenset[str]:
-        """Lowercase keys of the acronym dictionaries the binary expands (empty if not installed)."""
+        """Lowercase keys of the acronym dictionaries the binary expands (empty if not installed).
+
+        Read once per runner: the dictionaries ship with the package and do not change.
+        """
+        if self._acronyms is None:
+            self._acronyms = self._read_acronyms()
+        return self._acronyms
+
+    def _read_acronyms(self) -> frozenset[str]:
         if self.package_dir is None:
             return frozenset()
         keys: set[str] = set()
