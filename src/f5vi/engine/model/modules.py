@@ -94,9 +94,14 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("inv_freq", inv_freq)
 
     def forward_from_seq_len(self, seq_len: int) -> Tensor:
-        """Frequencies ``[1, seq_len, dim]`` for positions ``0 .. seq_len-1``."""
-        inv_freq: Tensor = self.inv_freq  # type: ignore[assignment]
-        t = torch.arange(seq_len, device=inv_freq.device).type_as(inv_freq)
+        """Frequencies ``[1, seq_len, dim]`` for positions ``0 .. seq_len-1``, always in float32.
+
+        Upstream casts positions to the model dtype: in fp16 positions past 2048 (in bf16 past 256)
+        round to their neighbours, blurring where long outputs are. We keep float32 here (identical
+        results in fp32, exact positions in half precision).
+        """
+        inv_freq = self.inv_freq.float()  # type: ignore[operator]
+        t = torch.arange(seq_len, device=inv_freq.device, dtype=torch.float32)
         freqs = t[None, :, None] * inv_freq[None, None, :]
         return torch.stack((freqs, freqs), dim=-1).flatten(-2)
 
