@@ -32,10 +32,14 @@ if [ -n "${F5VI_MODEL:-}" ] && [ -d "${F5VI_MODEL}" ] && [ -z "${HF_HUB_OFFLINE:
   export HF_HUB_OFFLINE=1
 fi
 
-# A RunPod network volume keeps job state and outputs across workers and restarts (idempotency).
-if [ -d /runpod-volume ] && [ -w /runpod-volume ]; then
-  : "${F5VI_DATA_DIR:=/runpod-volume/f5vi/data}"
-  : "${F5VI_OUTPUT_DIR:=/runpod-volume/f5vi/output}"
+# A RunPod network volume keeps a worker's job table and outputs across restarts (idempotency).
+# One directory per worker id: the SQLite job table takes an exclusive lock and must not be shared
+# by concurrently running workers (several workers mount the same network volume).
+VOLUME="${F5VI_RUNPOD_VOLUME:-/runpod-volume}"
+if [ -d "$VOLUME" ] && [ -w "$VOLUME" ]; then
+  worker_dir="$VOLUME/f5vi/workers/${RUNPOD_POD_ID:-local}"
+  : "${F5VI_DATA_DIR:=$worker_dir/data}"
+  : "${F5VI_OUTPUT_DIR:=$worker_dir/output}"
   export F5VI_DATA_DIR F5VI_OUTPUT_DIR
 fi
 for dir in "${F5VI_DATA_DIR:-/app/var/data}" "${F5VI_OUTPUT_DIR:-/app/var/output}"; do

@@ -100,6 +100,20 @@ def test_without_baked_weights_nothing_is_forced(env: dict[str, str]) -> None:
     assert "HF_HUB_OFFLINE" not in data["env"]
 
 
+def test_state_goes_to_a_per_worker_directory_on_the_network_volume(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    del env["F5VI_DATA_DIR"], env["F5VI_OUTPUT_DIR"]
+    env.update({"F5VI_RUNPOD_VOLUME": str(volume), "RUNPOD_POD_ID": "worker-abc"})
+    rc, data, _ = _run(env, "runpod")
+    assert rc == 0
+    assert data["env"]["F5VI_DATA_DIR"] == str(volume / "f5vi/workers/worker-abc/data")
+    assert data["env"]["F5VI_OUTPUT_DIR"] == str(volume / "f5vi/workers/worker-abc/output")
+    assert (volume / "f5vi/workers/worker-abc/data").is_dir()
+
+
 def test_unwritable_state_directory_fails_clearly(env: dict[str, str], tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

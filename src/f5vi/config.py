@@ -96,6 +96,17 @@ class Settings(BaseSettings):
     webhook_retries: int = 3
     audio_base64_max_bytes: int = 2 * 1024 * 1024
     s3_bucket: str | None = Field(None, description="Upload results to this S3-compatible bucket (RunPod).")
+    webhook_api_key: SecretStr | None = Field(
+        None, description="Sent as X-API-Key with the webhook (the seed's RUNPOD_WEBHOOK_API_KEY)."
+    )
+    webhook_timeout_seconds: float = Field(30.0, description="Per-attempt timeout of a webhook POST.")
+    s3_prefix: str = Field("f5vi", description="Key prefix of uploaded results in the bucket.")
+    runpod_serve_http: bool = Field(
+        True, description="RunPod worker: also serve the HTTP app (downloads, confirmation) on `port`."
+    )
+    runpod_job_timeout_seconds: float = Field(
+        3600.0, description="RunPod worker: give up waiting for a job after this long (it is cancelled)."
+    )
 
     # --- logging -----------------------------------------------------------------------------------
     log_level: str = "INFO"
