@@ -446,7 +446,7 @@ class RunPodWorker:
                         await self._cancel_quietly(job.id)
                         raise JobFailedError(
                             "timeout",
-                            f"the job did not finish within {self.settings.runpod_job_timeout_seconds:.0f} s",
+                            f"the job did not finish within {self.settings.runpod_job_timeout_seconds:g} s",
                             job_id=job.id,
                         )
                     try:
