@@ -234,6 +234,7 @@ class RunPodWorker:
         self._server_future: concurrent.futures.Future[Any] | None = None
         self._manager: JobManager | None = None
         self._delivery_locks: dict[str, asyncio.Lock] = {}
+        self._background: set[asyncio.Task[Any]] = set()
         self.base_url = public_base_url(settings)
         self.use_s3 = s3_configured(settings)
 
@@ -457,7 +458,9 @@ class RunPodWorker:
             # RunPod cancelled the request (or timed it out): stop the synthesis too.
             latest = manager.get(job.id)
             if latest is None or not latest.is_terminal:
-                asyncio.get_running_loop().create_task(self._cancel_quietly(job.id))
+                task = asyncio.get_running_loop().create_task(self._cancel_quietly(job.id))
+                self._background.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._background.discard)
             raise
         if current.state is JobState.SUCCEEDED:
             reporter.report(current, manager, force=True)
@@ -480,9 +483,7 @@ class RunPodWorker:
         """Build the output of a succeeded job; upload/notify once per job (a record on disk)."""
         lock = self._delivery_locks.setdefault(job.id, asyncio.Lock())
         async with lock:
-            record = await asyncio.to_thread(self._read_record, job.id)
-            if record is None:
-                record = await self._first_delivery(job)
+            record = await self._prepare_record(job)
             output = self._output(rp_job, job, record)
             if self.settings.webhook_url and not record.get("webhook", {}).get("delivered"):
                 outcome = await webhook.deliver(
@@ -510,18 +511,25 @@ class RunPodWorker:
             return None
         return data if isinstance(data, dict) else None
 
-    async def _first_delivery(self, job: Job) -> dict[str, Any]:
+    async def _prepare_record(self, job: Job) -> dict[str, Any]:
+        """The job's delivery record: made (and the upload done) on first delivery, reused after.
 
+        Local results get their URLs from the *current* base URL each time (a restarted worker may
+        sit behind another address); only an uploaded object's presigned URL is stored. An upload
+        that failed before is tried again.
+        """
         assert job.result is not None
+        record = await asyncio.to_thread(self._read_record, job.id)
+        if record is None:
+            record = {"job_id": job.id, "storage": "local", "created_at": time.time()}
+        elif record.get("storage") == "s3":
+            return record
         if job.output_deleted_at is not None:
             raise JobFailedError(
                 "output_expired",
                 "the audio of this job was removed after its retention period",
                 job_id=job.id,
             )
-        # Local results get their URLs from the *current* base URL each time (a restarted worker may
-        # sit behind another address); only an uploaded object's presigned URL is stored.
-        record: dict[str, Any] = {"job_id": job.id, "storage": "local", "created_at": time.time()}
         if self.use_s3:
             path = self.manager.storage.local_path(job.result.filename)
             if path is None:
@@ -532,6 +540,7 @@ class RunPodWorker:
                 logger.exception("upload of %s to the bucket failed; returning the worker URL", job.id)
                 record["upload_error"] = type(exc).__name__
             else:
+                record.pop("upload_error", None)
                 record.update(storage="s3", download_url=url, url_expires_at=time.time() + 7 * 24 * 3600)
         await asyncio.to_thread(_write_json_atomic, self._record_path(job.id), record)
         return record
