@@ -41,7 +41,7 @@ class ProgressTracker:
     def batch_done(self, batch_index: int, done_chunks: int, total_chunks: int) -> None:
         total = sum(self._work) or 1
         fraction = _START + (_END - _START) * sum(self._work[: batch_index + 1]) / total
-        self.update(fraction, "synthesizing", done_chunks, total_chunks)
+        self.update(fraction, "vocoding", done_chunks, total_chunks)
 
     def finish(self, total_chunks: int) -> None:
         self.update(1.0, "done", total_chunks, total_chunks)
