@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -111,10 +112,13 @@ _RUN_SERVER = (
 class LiveServer:
     """A real ``uvicorn`` process serving the app on 127.0.0.1 (log in ``root/server.log``)."""
 
-    def __init__(self, root: Path, env: dict[str, str], *, demo_fallback: bool = False) -> None:
+    def __init__(
+        self, root: Path, env: dict[str, str], *, demo_fallback: bool = False, use_cli: bool = False
+    ) -> None:
         self.root = root
         self.env = dict(env)
         self.demo_fallback = demo_fallback
+        self.use_cli = use_cli
         self.port = free_port()
         self.env["F5VI_HOST"] = "127.0.0.1"
         self.env["F5VI_PORT"] = str(self.port)
@@ -124,10 +128,13 @@ class LiveServer:
         self.client = httpx.Client(base_url=self.base_url, timeout=30.0)
 
     def start(self, *, ready_timeout: float = 120.0, wait_ready: bool = True) -> LiveServer:
-        self.port = self.port or free_port()
         log = self.log_path.open("ab")
+        if self.use_cli:  # exactly what `make serve` runs
+            command = [PYTHON, "-m", "f5vi", "serve", *(["--demo-fallback"] if self.demo_fallback else [])]
+        else:
+            command = [PYTHON, "-c", _RUN_SERVER, "1" if self.demo_fallback else "0"]
         self.proc = subprocess.Popen(
-            [PYTHON, "-c", _RUN_SERVER, "1" if self.demo_fallback else "0"],
+            command,
             cwd=self.root,
             env=self.env,
             stdout=log,
@@ -212,8 +219,11 @@ def poll_until(
     )
 
 
-def assert_error_shape(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response is ``status`` with ``{"error": {"code", "message"}}`` and leaks nothing."""
+def assert_error_shape(
+    response: httpx.Response, status: int, code: str | None = None, *, forbidden: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The response is ``status`` with ``{"error": {"code", "message"}}`` and leaks nothing
+    (no traceback, no path of the repository, the temp dirs, or any of ``forbidden``)."""
     assert response.status_code == status, (response.status_code, response.text[:500])
     assert response.headers["content-type"].startswith("application/json"), response.headers
     body = response.json()
@@ -224,5 +234,6 @@ def assert_error_shape(response: httpx.Response, status: int, code: str | None =
         assert body["error"]["code"] == code, body
     text = response.text
     assert "Traceback" not in text
-    assert str(REPO_ROOT) not in text and "/tmp/" not in text, text
+    for secret in (str(REPO_ROOT), tempfile.gettempdir() + "/pytest", *forbidden):
+        assert secret not in text, text
     return body

@@ -87,7 +87,9 @@ class Settings(BaseSettings):
         7 * 24 * 3600.0, description="Finished job records (not their audio) are kept this long."
     )
     progress_persist_seconds: float = Field(
-        1.0, description="Progress of a running job is written to the job database at most this often."
+        0.5,
+        description="Progress of a running job is written to the job database (and then shown) at most"
+        " this often.",
     )
 
     # --- RunPod / delivery -------------------------------------------------------------------------

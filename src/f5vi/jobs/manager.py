@@ -148,7 +148,9 @@ class JobManager:
         self._tokens: dict[str, CancelToken] = {}
         self._cancel_reason: dict[str, str] = {}
         self._done: dict[str, asyncio.Event] = {}
-        self._last_persist: dict[str, tuple[float, str | None]] = {}
+        self._pending: dict[str, Job] = {}  # progress not yet on disk (not visible yet)
+        self._last_flush: dict[str, float] = {}
+        self._flushing: set[str] = set()
         self._current: CurrentWork | None = None
         self._avg_job_seconds: float | None = None
 
@@ -729,38 +731,68 @@ class JobManager:
         chunk_count: int | None,
         eta: float | None,
     ) -> None:
-        """Apply a progress update (event loop thread): memory now, database at intervals."""
+        """Take a progress update (event loop thread) and publish it once it is on disk.
+
+        Clients only ever see progress that was persisted first, so what they saw survives a
+        ``kill -9`` and progress never goes backwards, not even across a crash. Writes happen on a
+        stage change or every ``progress_persist_seconds``; updates in between are folded together.
+        """
         job = self._snapshots.get(job_id)
         if job is None or job.state is not JobState.RUNNING:
             return
+        base = self._pending.get(job_id, job)
         if stage == "done":  # the engine's last call; our own stages follow
-            stage = job.stage
-        updated = replace(
-            job,
-            progress=round(max(job.progress, min(progress, 99.0)), 2),
+            stage = base.stage
+        pending = replace(
+            base,
+            progress=round(max(base.progress, job.progress, min(progress, 99.0)), 2),
             stage=stage,
-            chunk_index=chunk_index if chunk_index is not None else job.chunk_index,
-            chunk_count=chunk_count if chunk_count is not None else job.chunk_count,
+            chunk_index=chunk_index if chunk_index is not None else base.chunk_index,
+            chunk_count=chunk_count if chunk_count is not None else base.chunk_count,
             eta_seconds=round(eta, 1) if eta is not None else None,
-            updated_at=self._clock(),
         )
-        self._snapshots[job_id] = updated
-        self.events.publish(updated)
-        now = time.monotonic()
-        last_time, last_stage = self._last_persist.get(job_id, (0.0, None))
-        if stage != last_stage or now - last_time >= self.settings.progress_persist_seconds:
-            self._last_persist[job_id] = (now, stage)
-            self._spawn(
-                self._db(
+        self._pending[job_id] = pending
+        due = (
+            stage != job.stage
+            or time.monotonic() - self._last_flush.get(job_id, 0.0) >= self.settings.progress_persist_seconds
+        )
+        if due and job_id not in self._flushing:
+            self._flushing.add(job_id)
+            self._spawn(self._flush_progress(job_id))
+
+    async def _flush_progress(self, job_id: str) -> None:
+        try:
+            while (pending := self._pending.pop(job_id, None)) is not None:
+                self._last_flush[job_id] = time.monotonic()
+                written = await self._db(
                     self.store.update_progress,
                     job_id,
-                    progress=updated.progress,
-                    stage=updated.stage,
-                    chunk_index=updated.chunk_index,
-                    chunk_count=updated.chunk_count,
-                    eta_seconds=updated.eta_seconds,
+                    progress=pending.progress,
+                    stage=pending.stage,
+                    chunk_index=pending.chunk_index,
+                    chunk_count=pending.chunk_count,
+                    eta_seconds=pending.eta_seconds,
                 )
-            )
+                current = self._snapshots.get(job_id)
+                if not written or current is None or current.state is not JobState.RUNNING:
+                    self._pending.pop(job_id, None)
+                    return
+                visible = replace(
+                    current,
+                    progress=max(current.progress, pending.progress),
+                    stage=pending.stage,
+                    chunk_index=pending.chunk_index,
+                    chunk_count=pending.chunk_count,
+                    eta_seconds=pending.eta_seconds,
+                    updated_at=self._clock(),
+                )
+                self._snapshots[job_id] = visible
+                self.events.publish(visible)
+                nxt = self._pending.get(job_id)
+                if nxt is None or nxt.stage == visible.stage:
+                    return  # the rest waits for the next interval
+        finally:
+            self._flushing.discard(job_id)
 
     # ================================================================== transitions
     async def _transition(
@@ -836,7 +868,8 @@ class JobManager:
     def _forget_active(self, job_id: str) -> None:
         self._tokens.pop(job_id, None)
         self._cancel_reason.pop(job_id, None)
-        self._last_persist.pop(job_id, None)
+        self._pending.pop(job_id, None)
+        self._last_flush.pop(job_id, None)
 
     def _record_duration(self, seconds: float) -> None:
         if self._avg_job_seconds is None:

@@ -1,0 +1,230 @@
+"""JobManager driving the REAL engine (the demo model, CPU): success, progress, ordering, cancel,
+graceful shutdown, failures. No HTTP here; ``test_server_*.py`` does the same over a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import soundfile as sf
+import torch
+
+from f5vi.config import Settings
+from f5vi.engine.synthesizer import Synthesizer
+from f5vi.jobs.errors import JobFinishedError
+from f5vi.jobs.manager import JobManager
+from f5vi.jobs.models import Job, TTSInput
+from f5vi.jobs.states import JobState
+from f5vi.storage import LocalOutputStorage
+from f5vi.voices.library import VoiceLibrary
+from server_helpers import demo_model, write_voice
+
+MEDIUM_TEXT = " ".join(["Hôm nay trời đẹp, chúng ta cùng nhau đi dạo."] * 2)
+LONG_TEXT = " ".join(["Hôm nay trời đẹp, chúng ta cùng nhau đi dạo trong công viên."] * 12)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesizer]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 shared cores: oversubscription makes CPU torch 10x slower
+    model = demo_model(tmp_path_factory.getbasetemp())
+    settings = Settings(model=str(model), vocoder=str(model / "vocos"), device="cpu", normalizer="none")
+    try:
+        yield Synthesizer.from_settings(settings)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        data_dir=tmp_path / "data",
+        output_dir=tmp_path / "output",
+        voices_dir=tmp_path / "voices",
+        device="cpu",
+        normalizer="none",
+        cleanup_interval_seconds=0,
+        progress_persist_seconds=0.2,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+def new_manager(settings: Settings, synth: Synthesizer | None) -> JobManager:
+    settings.ensure_dirs()
+    library = VoiceLibrary(settings.voices_dir, None, settings.max_reference_seconds)
+    return JobManager(settings, synth, library, LocalOutputStorage(settings.output_dir))
+
+
+def run(
+    tmp_path: Path, synth: Synthesizer, scenario: Callable[[JobManager], Awaitable[None]], **overrides: Any
+) -> None:
+    settings = make_settings(tmp_path, **overrides)
+    write_voice(settings.voices_dir, "v1")
+
+    async def main() -> None:
+        manager = new_manager(settings, synth)
+        await manager.start()
+        try:
+            await asyncio.wait_for(scenario(manager), 120)
+        finally:
+            await manager.stop()
+
+    asyncio.run(main())
+
+
+async def collect(manager: JobManager, job_id: str, into: list[Job]) -> None:
+    with manager.subscribe(job_id) as updates:
+        async for job in updates:
+            into.append(job)
+            if job.is_terminal:
+                return
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.02)
+
+
+def test_job_runs_to_a_valid_wav_with_monotonic_progress(tmp_path: Path, synth: Synthesizer) -> None:
+    async def scenario(m: JobManager) -> None:
+        job = await m.submit(TTSInput(text="Xin chào các bạn.", ref_name="v1", seed=123, nfe_step=16))
+        seen: list[Job] = []
+        watcher = asyncio.create_task(collect(m, job.id, seen))
+        done = await m.wait(job.id, timeout=60)
+        await asyncio.wait_for(watcher, 5)
+        assert done.state is JobState.SUCCEEDED, (done.error_code, done.error_message)
+        assert done.progress == 100 and done.attempts == 1 and done.started_at and done.finished_at
+        progress = [j.progress for j in seen]
+        assert progress == sorted(progress) and progress[-1] == 100
+        assert all(p < 100 for p in progress[:-1])  # 100 only once it succeeded
+        stages = {j.stage for j in seen}
+        assert {"starting", "synthesizing"} <= stages  # stages shorter than a disk write may not show
+        assert [j.state for j in seen][-1] is JobState.SUCCEEDED
+        result = done.result
+        assert result is not None and result.seed == 123 and result.filename == job.output_filename
+        path = m.storage.local_path(result.filename)
+        assert path is not None
+        audio, sr = sf.read(io.BytesIO(path.read_bytes()))
+        info = sf.info(path)
+        assert sr == 24_000 and info.subtype == "PCM_16" and info.channels == 1
+        assert abs(len(audio) / sr - result.duration_seconds) < 0.01 and len(audio) > 0
+        stored = m.store.get(job.id)
+        assert stored is not None and stored.state is JobState.SUCCEEDED and stored.result == result
+
+    run(tmp_path, synth, scenario)
+
+
+def test_jobs_run_one_at_a_time_in_submission_order(tmp_path: Path, synth: Synthesizer) -> None:
+    async def scenario(m: JobManager) -> None:
+        events: list[Job] = []
+        with m.subscribe() as updates:
+
+            async def record() -> None:
+                async for job in updates:
+                    events.append(job)
+
+            recorder = asyncio.create_task(record())
+            jobs = [
+                await m.submit(TTSInput(text=f"Câu số {i}.", ref_name="v1", nfe_step=8)) for i in range(3)
+            ]
+            # Other engine work shares the same FIFO: it runs only after the three jobs.
+            states_seen_by_call = await m.run_on_engine(lambda: [m.get(j.id).state for j in jobs])  # type: ignore[union-attr]
+            finals = [await m.wait(j.id, timeout=60) for j in jobs]
+            recorder.cancel()
+        assert all(f.state is JobState.SUCCEEDED for f in finals)
+        running: set[str] = set()
+        starts: list[str] = []
+        for event in events:
+            if event.state is JobState.RUNNING:
+                if event.id not in running:
+                    starts.append(event.id)
+                running.add(event.id)
+                assert len(running) == 1, "two jobs ran at once"
+            elif event.is_terminal:
+                running.discard(event.id)
+        assert starts == [j.id for j in jobs]
+        for before, after in itertools.pairwise(finals):
+            assert after.started_at >= before.finished_at  # type: ignore[operator]
+        assert states_seen_by_call == [JobState.SUCCEEDED] * 3
+
+    run(tmp_path, synth, scenario)
+
+
+def test_cancel_a_running_job_stops_it_quickly(tmp_path: Path, synth: Synthesizer) -> None:
+    async def scenario(m: JobManager) -> None:
+        long_job = await m.submit(TTSInput(text=LONG_TEXT, ref_name="v1", nfe_step=64))
+        after = await m.submit(TTSInput(text="Câu sau.", ref_name="v1", nfe_step=8))
+        await wait_for(lambda: (m.get(long_job.id) or long_job).progress > 8)
+        running = m.get(long_job.id)
+        assert running is not None and running.state is JobState.RUNNING
+        started = time.monotonic()
+        cancelled = await m.cancel(long_job.id, wait_seconds=10)
+        assert cancelled.state is JobState.CANCELLED, cancelled
+        assert time.monotonic() - started < 5
+        assert cancelled.progress >= running.progress  # never backwards, even when cancelled
+        assert not m.storage.exists(long_job.output_filename)
+        with pytest.raises(JobFinishedError):
+            await m.cancel(long_job.id)
+        assert (await m.wait(after.id, timeout=60)).state is JobState.SUCCEEDED  # the engine goes on
+
+    run(tmp_path, synth, scenario)
+
+
+def test_graceful_stop_puts_the_running_job_back(tmp_path: Path, synth: Synthesizer) -> None:
+    settings = make_settings(tmp_path)
+    write_voice(settings.voices_dir, "v1")
+
+    async def first_life() -> str:
+        m = new_manager(settings, synth)
+        await m.start()
+        job = await m.submit(TTSInput(text=MEDIUM_TEXT, ref_name="v1", nfe_step=16, seed=9))
+        await wait_for(lambda: (m.get(job.id) or job).progress > 8)
+        started = time.monotonic()
+        await m.stop()
+        assert time.monotonic() - started < 10
+        return job.id
+
+    async def second_life(job_id: str) -> None:
+        m = new_manager(settings, synth)
+        stored = m.store.open().get(job_id)
+        m.store.close()
+        assert stored is not None and stored.state is JobState.QUEUED and stored.attempts == 0
+        assert stored.progress > 8  # progress is kept, not reset
+        await m.start()
+        try:
+            assert m.queue.keys() == [job_id]
+            done = await m.wait(job_id, timeout=60)
+            assert done.state is JobState.SUCCEEDED and done.attempts == 1
+            assert m.storage.exists(done.output_filename)
+        finally:
+            await m.stop()
+
+    job_id = asyncio.run(first_life())
+    asyncio.run(second_life(job_id))
+
+
+def test_failures_are_reported_with_a_reason(tmp_path: Path, synth: Synthesizer) -> None:
+    async def scenario(m: JobManager) -> None:
+        write_voice(m.settings.voices_dir, "gone")
+        write_voice(m.settings.voices_dir, "untranscribed", transcript=None)
+        blocker = await m.submit(TTSInput(text="Câu đầu.", ref_name="v1", nfe_step=8))
+        gone = await m.submit(TTSInput(text="Câu hai.", ref_name="gone", nfe_step=8))
+        no_text = await m.submit(TTSInput(text="Câu ba.", ref_name="untranscribed", nfe_step=8))
+        m.voices.delete("gone")  # deleted while the job waited
+        assert (await m.wait(blocker.id, timeout=60)).state is JobState.SUCCEEDED
+        failed = await m.wait(gone.id, timeout=60)
+        assert failed.state is JobState.FAILED and failed.error_code == "voice_not_found"
+        failed = await m.wait(no_text.id, timeout=60)
+        assert failed.state is JobState.FAILED and failed.error_code == "transcription_unavailable"
+        assert failed.stage == "transcribing"
+
+    run(tmp_path, synth, scenario)
