@@ -6,6 +6,13 @@ requests, progress polls, cancels) never waits for it. Every state change is wri
 :class:`~f5vi.jobs.store.JobStore` before it is published, so what a client saw survives a crash.
 
 The manager knows nothing about HTTP: the FastAPI app and the RunPod worker both drive it.
+
+Other kinds of engine work share the same queue, in arrival order: :meth:`JobManager.run_on_engine`
+runs a blocking call in the engine's turn (voice transcription on upload, freeing memory), and a
+new kind (e.g. a streaming request) registers a handler with :meth:`JobManager.register_handler`
+and queues :class:`~f5vi.jobs.queue.WorkItem` s with :meth:`JobManager.enqueue_work`; its handler
+runs ``Synthesizer.stream`` in a thread and hands chunks to its consumer, as ``_run_tts_job`` does
+with progress.
 """
 
 from __future__ import annotations
@@ -162,6 +169,7 @@ class JobManager:
         """Open the store, repair it after a crash, re-queue waiting jobs, start the tasks."""
         if self._started:
             return
+        self._stopping = False
         self._db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="f5vi-jobdb")
         await self._db(self.store.open)
         report = await self._db(self.store.recover, max_attempts=self.settings.job_max_attempts)
@@ -438,13 +446,19 @@ class JobManager:
         job = await self.get_async(job_id)
         if job is None:
             raise UnknownJobError(job_id)
-        if job.is_terminal:
-            return job
-        event = self._done.setdefault(job_id, asyncio.Event())
-        await asyncio.wait_for(event.wait(), timeout)
+        if not job.is_terminal:
+            await self._wait_terminal(job_id, timeout)
         final = await self.get_async(job_id)
         assert final is not None
         return final
+
+    async def _wait_terminal(self, job_id: str, timeout: float | None) -> None:
+        current = self._snapshots.get(job_id)
+        if current is None or current.is_terminal:  # active jobs are always in memory
+            return
+        # No await between the check above and registering: a transition cannot slip in between.
+        event = self._done.setdefault(job_id, asyncio.Event())
+        await asyncio.wait_for(event.wait(), timeout)
 
     def subscribe(self, job_id: str | None = None) -> Subscription:
         """Job snapshots as they change (use as a context manager; iterate or ``await get()``)."""
@@ -515,9 +529,8 @@ class JobManager:
         # Running (or just being picked up): the engine task ends it.
         self._cancel_reason[job_id] = "user"
         self._tokens.setdefault(job_id, CancelToken()).cancel()
-        event = self._done.setdefault(job_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), wait_seconds)
+            await self._wait_terminal(job_id, wait_seconds)
         job = await self._reload(job_id)
         if job.is_terminal and job.state is not JobState.CANCELLED:
             raise JobFinishedError(job)
@@ -805,8 +818,8 @@ class JobManager:
         job = await self._db(self.store.transition, job_id, target, expected=expected, **changes)
         self._update_snapshot(job)
         self.events.publish(job)
-        if job.is_terminal:
-            self._done.setdefault(job_id, asyncio.Event()).set()
+        if job.is_terminal and (waiters := self._done.pop(job_id, None)) is not None:
+            waiters.set()
         return job
 
     async def _finish(
