@@ -57,7 +57,7 @@ async def list_voices(voices: VoicesDep, settings: SettingsDep) -> VoiceListResp
         "extension), optional `transcript` (exactly what is said; without it the clip is transcribed "
         "with PhoWhisper in the engine's turn), `overwrite`."
     ),
-    responses=error_responses(400, 409, 413, 422, 429),
+    responses=error_responses(400, 409, 413, 422, 429, 503),
 )
 async def upload_voice(
     voices: VoicesDep,
