@@ -232,7 +232,7 @@ def test_queued_job_progress_kill_and_confirm(loading_client: TestClient) -> Non
     assert accepted["job_id"] == "c-1" and accepted["state"] == "queued" and accepted["status"] == "pending"
     assert accepted["sample_used"] == "v1" and accepted["replayed"] is False
     assert accepted["text_ref"].startswith("xin chào")
-    assert accepted["wav_url"].endswith("/output/" + accepted["filename"])
+    assert "/output/" + accepted["filename"] + "?token=" in accepted["wav_url"]
     assert "?token=" in accepted["confirmation_url"]
     assert accepted["progress_url"].endswith("/tts/progress/c-1")
 

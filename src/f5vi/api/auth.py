@@ -24,6 +24,14 @@ bearer_scheme = HTTPBearer(
 PUBLIC_PATHS: frozenset[str] = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
 """Readiness probes and the API description need no key (the description is public in the repo)."""
 
+TOKEN_PATH_PREFIXES: tuple[str, ...] = ("/output/", "/confirm-download/")
+"""Capability URLs: with a ``token`` query parameter these pass without the key, and the route itself
+checks the token against the job's secret (so a webhook receiver holding only the URLs can download
+and confirm). Without a token they need the key like everything else."""
+
+TOKEN_AUTH_STATE = "f5vi_token_auth"
+"""Set in ``request.state`` when a request was let through on its URL token instead of the key."""
+
 
 def token_matches(header_value: str | None, api_key: str) -> bool:
     """Constant-time check of an ``Authorization`` header against the key."""
@@ -51,6 +59,10 @@ class ApiKeyMiddleware:
                 header = value.decode("latin-1")
                 break
         if not token_matches(header, self.api_key):
+            if _carries_token(scope):
+                scope.setdefault("state", {})[TOKEN_AUTH_STATE] = True
+                await self.app(scope, receive, send)
+                return
             response = error_response(
                 401,
                 "unauthorized",
@@ -60,3 +72,11 @@ class ApiKeyMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _carries_token(scope: Scope) -> bool:
+    path = scope.get("path", "")
+    if not path.startswith(TOKEN_PATH_PREFIXES):
+        return False
+    query = scope.get("query_string", b"").decode("latin-1")
+    return any(part.startswith("token=") and len(part) > len("token=") for part in query.split("&"))

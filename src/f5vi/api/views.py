@@ -12,8 +12,9 @@ from f5vi.jobs.models import Job
 from f5vi.jobs.states import JobState
 
 
-def output_url(base_url: str, filename: str) -> str:
-    return f"{base_url}/output/{quote(filename)}"
+def output_url(base_url: str, job: Job, filename: str) -> str:
+    """Download link carrying the job's secret token, so it works without the API key (webhooks)."""
+    return f"{base_url}/output/{quote(filename)}?token={quote(job.confirm_token)}"
 
 
 def progress_url(base_url: str, job_id: str) -> str:
@@ -62,7 +63,7 @@ def job_view(job: Job, manager: JobManager, settings: Settings, base_url: str) -
     result = None
     if job.state is JobState.SUCCEEDED and job.result is not None:
         r = job.result
-        url = output_url(base_url, r.filename)
+        url = output_url(base_url, job, r.filename)
         result = JobResultInfo(
             filename=r.filename,
             wav_url=url,
@@ -105,7 +106,7 @@ def job_view(job: Job, manager: JobManager, settings: Settings, base_url: str) -
         timestamp=job.updated_at,
         sample_used=job.request.voice_id,
         filename=job.output_filename,
-        wav_url=output_url(base_url, job.output_filename),
+        wav_url=output_url(base_url, job, job.output_filename),
         progress_url=progress_url(base_url, job.id),
         error=error,
         result=result,

@@ -562,7 +562,7 @@ class RunPodWorker:
         assert job.result is not None
         if record.get("storage") == "s3" and record.get("download_url"):
             return str(record["download_url"])
-        return output_url(self.base_url, job.result.filename)
+        return output_url(self.base_url, job, job.result.filename)
 
     def _output(self, rp_job: Mapping[str, Any], job: Job, record: Mapping[str, Any]) -> dict[str, Any]:
         from f5vi.api.errors import scrub

@@ -7,11 +7,14 @@ own directory.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
-from f5vi.api.auth import bearer_scheme
+from f5vi.api.auth import TOKEN_AUTH_STATE, bearer_scheme
 from f5vi.api.deps import ManagerDep, StorageDep
 from f5vi.api.errors import ApiError
 from f5vi.api.responses import error_responses
@@ -40,12 +43,25 @@ _AUDIO = {"schema": {"type": "string", "format": "binary"}}
         },
         206: {"description": "Part of the file (Range request)", "content": {"audio/wav": _AUDIO}},
         307: {"description": "Redirect to object storage (S3 backend)"},
-        **error_responses(400, 404, 410, 416, 422),
+        **error_responses(400, 403, 404, 410, 416, 422),
     },
 )
-async def get_output(filename: str, request: Request, manager: ManagerDep, storage: StorageDep) -> Response:
+async def get_output(
+    filename: str,
+    request: Request,
+    manager: ManagerDep,
+    storage: StorageDep,
+    token: Annotated[
+        str | None,
+        Query(max_length=200, description="The job's secret from its download URL (instead of the API key)."),
+    ] = None,
+) -> Response:
     check_filename(filename)
     job = await manager.find_by_output(filename)
+    if getattr(request.state, TOKEN_AUTH_STATE, False) and (
+        job is None or not hmac.compare_digest((token or "").encode(), job.confirm_token.encode())
+    ):
+        raise ApiError(403, "invalid_token", "the download token does not match this file")
     if job is None:
         raise ApiError(404, "output_not_found", "no such output file")
     if job.output_deleted_at is not None:
