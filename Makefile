@@ -14,10 +14,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# espeak-ng + sox make the synthetic Vietnamese test voices; libsndfile comes with the soundfile wheel.
+# espeak-ng + sox make the synthetic Vietnamese test voices; chromium renders /docs in a test;
+# libsndfile comes with the soundfile wheel.
 sysdeps:
-	@command -v espeak-ng >/dev/null && command -v sox >/dev/null || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; }
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null && command -v chromium >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox chromium >/dev/null; }
 
 serve: $(STAMP)
 	$(PY) -m f5vi serve --host $(HOST) --port $(PORT) --demo-fallback

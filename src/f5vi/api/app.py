@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 
 from f5vi import __version__
 from f5vi.api.auth import ApiKeyMiddleware
+from f5vi.api.docs import install_offline_docs
 from f5vi.api.engine_loader import load_synthesizer
 from f5vi.api.errors import install_error_handlers, scrub
 from f5vi.api.limits import BodyLimitMiddleware
@@ -107,8 +108,10 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
         redoc_url=None,
     )
+    install_offline_docs(app)
     app.state.settings = settings
     install_error_handlers(app)
     for module in (health, status, voices, tts, output, downloads, admin):

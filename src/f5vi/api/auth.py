@@ -24,6 +24,9 @@ bearer_scheme = HTTPBearer(
 PUBLIC_PATHS: frozenset[str] = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
 """Readiness probes and the API description need no key (the description is public in the repo)."""
 
+PUBLIC_PREFIXES: tuple[str, ...] = ("/docs-assets/",)
+"""Static Swagger UI files."""
+
 TOKEN_PATH_PREFIXES: tuple[str, ...] = ("/output/", "/confirm-download/")
 """Capability URLs: with a ``token`` query parameter these pass without the key, and the route itself
 checks the token against the job's secret (so a webhook receiver holding only the URLs can download
@@ -50,7 +53,8 @@ class ApiKeyMiddleware:
         self.public_paths = frozenset(public_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in self.public_paths:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in self.public_paths or path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         header = None
