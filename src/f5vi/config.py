@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "hynt/F5-TTS-Vietnamese-ViVoice"
@@ -20,7 +20,9 @@ DEFAULT_VOCODER = "charactr/vocos-mel-24khz"
 class Settings(BaseSettings):
     """Service configuration. Every field can be set as ``F5VI_<FIELD_NAME>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="F5VI_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="F5VI_", env_file=None, extra="ignore", populate_by_name=True
+    )
 
     # --- model -------------------------------------------------------------------------------------
     model: str = Field(
@@ -29,15 +31,15 @@ class Settings(BaseSettings):
     )
     model_arch: str | None = Field(
         None,
-        description="F5TTS_Base | F5TTS_v1_Base | F5TTS_Small | E2TTS_Base; inferred from the checkpoint if unset.",
+        description="F5TTS_Base | F5TTS_v1_Base | F5TTS_Small | E2TTS_Base; default: from the checkpoint.",
     )
     checkpoint_file: str | None = Field(
-        None, description="File name inside a directory/repo (default: model_last.pt, or the only checkpoint)."
+        None, description="Checkpoint inside a directory/repo (default: model_last.pt or the only one)."
     )
     vocab_file: str | None = Field(
-        None, description="Vocab file inside the model directory/repo (default: vocab.txt, else config.json)."
+        None, description="Vocab inside the model directory/repo (default: vocab.txt, else config.json)."
     )
-    vocoder: str = Field(DEFAULT_VOCODER, description="Vocos source: local directory or Hugging Face repo id.")
+    vocoder: str = Field(DEFAULT_VOCODER, description="Vocos: local directory or Hugging Face repo id.")
     demo_model_dir: Path = Field(Path("models/demo"), description="Where `make serve` puts the demo model.")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
@@ -52,7 +54,7 @@ class Settings(BaseSettings):
     cross_fade_seconds: float = 0.15
     max_reference_seconds: float = 12.0
     max_batch_frames: int = Field(
-        16_384, description="Upper bound on padded frames x batch size when chunks are batched through the ODE."
+        16_384, description="Bound on padded frames x batch size when chunks share an ODE batch."
     )
 
     # --- text front end ----------------------------------------------------------------------------
@@ -64,7 +66,11 @@ class Settings(BaseSettings):
     voices_dir: Path = Path("voices")
     output_dir: Path = Path("output")
     data_dir: Path = Path("data")
-    output_ttl_seconds: float = 24 * 3600.0
+    output_ttl_seconds: float = Field(
+        24 * 3600.0,
+        validation_alias=AliasChoices("F5VI_OUTPUT_TTL", "F5VI_OUTPUT_TTL_SECONDS"),
+        description="Seconds an output is kept (env F5VI_OUTPUT_TTL or F5VI_OUTPUT_TTL_SECONDS).",
+    )
     confirmed_output_ttl_seconds: float = 600.0
     cleanup_interval_seconds: float = 300.0
 
@@ -74,7 +80,7 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         None, description="Absolute base URL used in download/confirmation links (default: the request's)."
     )
-    api_key: SecretStr | None = Field(None, description="If set, bearer token required on all routes but /health.")
+    api_key: SecretStr | None = Field(None, description="If set, bearer token needed on all but /health.")
     queue_max: int = 64
     max_upload_bytes: int = 20 * 1024 * 1024
     max_request_bytes: int = 25 * 1024 * 1024
