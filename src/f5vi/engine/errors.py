@@ -39,7 +39,7 @@ class ModelLoadError(EngineError):
     code = "model_load_failed"
 
 
-class SynthesisCancelled(EngineError):
+class SynthesisCancelled(EngineError):  # noqa: N818 - a cancellation is an outcome, not a fault
     """The caller cancelled the synthesis; raised between ODE steps."""
 
     code = "cancelled"
