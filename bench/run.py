@@ -200,7 +200,12 @@ class Harness:
             "timings": result.timings,
         }
         out.update(cuda_memory(torch, self.device))
-        self.plans.setdefault(text_id, TextPlan(list(result.chunks), result.reference_text))
+        if text_id not in self.plans:
+            from f5vi.engine.text import prepare_ref_text
+
+            # upstream appends the extra trailing space itself (infer_batch_process): give it the
+            # transcript as its preprocess_ref_audio_text leaves it ("… nhẹ. "), not f5vi's model string
+            self.plans[text_id] = TextPlan(list(result.chunks), prepare_ref_text(result.reference_text))
         if not self.args.no_first_chunk:
             started = time.perf_counter()
             stream = self.synth.stream(request)
