@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from f5vi.engine.synthesizer import Synthesizer
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -25,3 +30,22 @@ def golden_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def demo_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesizer]:
+    """The real engine on the demo model, one torch thread (2 shared cores: more threads oversubscribe)."""
+    import torch
+
+    from f5vi.config import Settings
+    from f5vi.engine.synthesizer import Synthesizer
+    from server_helpers import demo_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model = demo_model(tmp_path_factory.getbasetemp())
+    settings = Settings(model=str(model), vocoder=str(model / "vocos"), device="cpu", normalizer="none")
+    try:
+        yield Synthesizer.from_settings(settings)
+    finally:
+        torch.set_num_threads(threads)

@@ -4,32 +4,17 @@ needs the key, and a wrong token is refused."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-import torch
 from fastapi.testclient import TestClient
 
 from f5vi.api.app import create_app
 from f5vi.config import Settings
 from f5vi.engine.synthesizer import Synthesizer
-from server_helpers import assert_error_shape, demo_model, poll_until, write_voice
+from server_helpers import assert_error_shape, poll_until, write_voice
 
 KEY = "s3cret-key"
-
-
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesizer]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model = demo_model(tmp_path_factory.getbasetemp())
-    settings = Settings(model=str(model), vocoder=str(model / "vocos"), device="cpu", normalizer="none")
-    try:
-        yield Synthesizer.from_settings(settings)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _path(url: str) -> str:
@@ -37,7 +22,7 @@ def _path(url: str) -> str:
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
-def test_urls_carry_their_own_authorisation(tmp_path: Path, synth: Synthesizer) -> None:
+def test_urls_carry_their_own_authorisation(tmp_path: Path, demo_synth: Synthesizer) -> None:
     settings = Settings(
         data_dir=tmp_path / "data",
         output_dir=tmp_path / "output",
@@ -48,7 +33,7 @@ def test_urls_carry_their_own_authorisation(tmp_path: Path, synth: Synthesizer) 
     )
     write_voice(settings.voices_dir, "v1")
     auth = {"Authorization": f"Bearer {KEY}"}
-    with TestClient(create_app(settings, synthesizer=synth)) as client:
+    with TestClient(create_app(settings, synthesizer=demo_synth)) as client:
         submitted = client.post(
             "/tts", json={"text": "Xin chào.", "ref_name": "v1", "nfe_step": 4}, headers=auth
         )

@@ -4,33 +4,18 @@ removes outputs past F5VI_OUTPUT_TTL, confirmed ones sooner; the API then answer
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import torch
 from fastapi.testclient import TestClient
 
 from f5vi.api.app import create_app
 from f5vi.config import Settings
 from f5vi.engine.synthesizer import Synthesizer
-from server_helpers import assert_error_shape, demo_model, poll_until, write_voice
+from server_helpers import assert_error_shape, poll_until, write_voice
 
 
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesizer]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model = demo_model(tmp_path_factory.getbasetemp())
-    settings = Settings(model=str(model), vocoder=str(model / "vocos"), device="cpu", normalizer="none")
-    try:
-        yield Synthesizer.from_settings(settings)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def test_outputs_expire_and_confirmed_ones_sooner(tmp_path: Path, synth: Synthesizer) -> None:
+def test_outputs_expire_and_confirmed_ones_sooner(tmp_path: Path, demo_synth: Synthesizer) -> None:
     settings = Settings(
         data_dir=tmp_path / "data",
         output_dir=tmp_path / "output",
@@ -42,7 +27,7 @@ def test_outputs_expire_and_confirmed_ones_sooner(tmp_path: Path, synth: Synthes
         cleanup_interval_seconds=0.25,
     )
     write_voice(settings.voices_dir, "v1")
-    with TestClient(create_app(settings, synthesizer=synth)) as client:
+    with TestClient(create_app(settings, synthesizer=demo_synth)) as client:
 
         def run_job(text: str) -> dict[str, Any]:
             job_id = client.post("/tts", json={"text": text, "ref_name": "v1", "nfe_step": 4}).json()[

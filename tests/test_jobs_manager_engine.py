@@ -7,13 +7,12 @@ import asyncio
 import io
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import soundfile as sf
-import torch
 
 from f5vi.config import Settings
 from f5vi.engine.synthesizer import Synthesizer
@@ -23,22 +22,10 @@ from f5vi.jobs.models import Job, TTSInput
 from f5vi.jobs.states import JobState
 from f5vi.storage import LocalOutputStorage
 from f5vi.voices.library import VoiceLibrary
-from server_helpers import demo_model, write_voice
+from server_helpers import write_voice
 
 MEDIUM_TEXT = " ".join(["Hôm nay trời đẹp, chúng ta cùng nhau đi dạo."] * 2)
 LONG_TEXT = " ".join(["Hôm nay trời đẹp, chúng ta cùng nhau đi dạo trong công viên."] * 12)
-
-
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesizer]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores: oversubscription makes CPU torch 10x slower
-    model = demo_model(tmp_path_factory.getbasetemp())
-    settings = Settings(model=str(model), vocoder=str(model / "vocos"), device="cpu", normalizer="none")
-    try:
-        yield Synthesizer.from_settings(settings)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -94,7 +81,7 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None
         await asyncio.sleep(0.02)
 
 
-def test_job_runs_to_a_valid_wav_with_monotonic_progress(tmp_path: Path, synth: Synthesizer) -> None:
+def test_job_runs_to_a_valid_wav_with_monotonic_progress(tmp_path: Path, demo_synth: Synthesizer) -> None:
     async def scenario(m: JobManager) -> None:
         job = await m.submit(TTSInput(text="Xin chào các bạn.", ref_name="v1", seed=123, nfe_step=16))
         seen: list[Job] = []
@@ -120,10 +107,10 @@ def test_job_runs_to_a_valid_wav_with_monotonic_progress(tmp_path: Path, synth: 
         stored = m.store.get(job.id)
         assert stored is not None and stored.state is JobState.SUCCEEDED and stored.result == result
 
-    run(tmp_path, synth, scenario)
+    run(tmp_path, demo_synth, scenario)
 
 
-def test_jobs_run_one_at_a_time_in_submission_order(tmp_path: Path, synth: Synthesizer) -> None:
+def test_jobs_run_one_at_a_time_in_submission_order(tmp_path: Path, demo_synth: Synthesizer) -> None:
     async def scenario(m: JobManager) -> None:
         events: list[Job] = []
         with m.subscribe() as updates:
@@ -156,10 +143,10 @@ def test_jobs_run_one_at_a_time_in_submission_order(tmp_path: Path, synth: Synth
             assert after.started_at >= before.finished_at  # type: ignore[operator]
         assert states_seen_by_call == [JobState.SUCCEEDED] * 3
 
-    run(tmp_path, synth, scenario)
+    run(tmp_path, demo_synth, scenario)
 
 
-def test_cancel_a_running_job_stops_it_quickly(tmp_path: Path, synth: Synthesizer) -> None:
+def test_cancel_a_running_job_stops_it_quickly(tmp_path: Path, demo_synth: Synthesizer) -> None:
     async def scenario(m: JobManager) -> None:
         long_job = await m.submit(TTSInput(text=LONG_TEXT, ref_name="v1", nfe_step=64))
         after = await m.submit(TTSInput(text="Câu sau.", ref_name="v1", nfe_step=8))
@@ -176,15 +163,15 @@ def test_cancel_a_running_job_stops_it_quickly(tmp_path: Path, synth: Synthesize
             await m.cancel(long_job.id)
         assert (await m.wait(after.id, timeout=60)).state is JobState.SUCCEEDED  # the engine goes on
 
-    run(tmp_path, synth, scenario)
+    run(tmp_path, demo_synth, scenario)
 
 
-def test_graceful_stop_puts_the_running_job_back(tmp_path: Path, synth: Synthesizer) -> None:
+def test_graceful_stop_puts_the_running_job_back(tmp_path: Path, demo_synth: Synthesizer) -> None:
     settings = make_settings(tmp_path)
     write_voice(settings.voices_dir, "v1")
 
     async def first_life() -> str:
-        m = new_manager(settings, synth)
+        m = new_manager(settings, demo_synth)
         await m.start()
         job = await m.submit(TTSInput(text=MEDIUM_TEXT, ref_name="v1", nfe_step=16, seed=9))
         await wait_for(lambda: (m.get(job.id) or job).progress > 8)
@@ -194,7 +181,7 @@ def test_graceful_stop_puts_the_running_job_back(tmp_path: Path, synth: Synthesi
         return job.id
 
     async def second_life(job_id: str) -> None:
-        m = new_manager(settings, synth)
+        m = new_manager(settings, demo_synth)
         stored = m.store.open().get(job_id)
         m.store.close()
         assert stored is not None and stored.state is JobState.QUEUED and stored.attempts == 0
@@ -212,7 +199,7 @@ def test_graceful_stop_puts_the_running_job_back(tmp_path: Path, synth: Synthesi
     asyncio.run(second_life(job_id))
 
 
-def test_failures_are_reported_with_a_reason(tmp_path: Path, synth: Synthesizer) -> None:
+def test_failures_are_reported_with_a_reason(tmp_path: Path, demo_synth: Synthesizer) -> None:
     async def scenario(m: JobManager) -> None:
         write_voice(m.settings.voices_dir, "gone")
         write_voice(m.settings.voices_dir, "untranscribed", transcript=None)
@@ -227,4 +214,4 @@ def test_failures_are_reported_with_a_reason(tmp_path: Path, synth: Synthesizer)
         assert failed.state is JobState.FAILED and failed.error_code == "transcription_unavailable"
         assert failed.stage == "transcribing"
 
-    run(tmp_path, synth, scenario)
+    run(tmp_path, demo_synth, scenario)
