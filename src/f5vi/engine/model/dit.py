@@ -5,18 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from f5vi.engine.model.backbone import FlowBackbone
 from f5vi.engine.model.modules import (
     AdaLayerNorm_Final,
     DiTBlock,
-    InputEmbedding,
-    RotaryEmbedding,
-    TextEmbedCache,
-    TextEmbedding,
-    TimestepEmbedding,
 )
 
 
-class DiT(nn.Module):
+class DiT(FlowBackbone):
     """Predicts the flow (velocity) for a noisy mel given the reference mel, text ids and flow time.
 
     In a batch of different durations (``mask``), each item's text embedding and convolutional position
@@ -42,19 +38,17 @@ class DiT(nn.Module):
         long_skip_connection: bool = False,
         attn_mask_enabled: bool = False,
     ) -> None:
-        super().__init__()
-        if text_dim is None:
-            text_dim = mel_dim
-        self.dim = dim
-        self.depth = depth
-        self.mel_dim = mel_dim
-
-        self.time_embed = TimestepEmbedding(dim)
-        self.text_embed = TextEmbedding(
-            text_num_embeds, text_dim, mask_padding=text_mask_padding, conv_layers=conv_layers
+        super().__init__(
+            dim=dim,
+            depth=depth,
+            dim_head=dim_head,
+            mel_dim=mel_dim,
+            text_num_embeds=text_num_embeds,
+            text_dim=text_dim,
+            text_mask_padding=text_mask_padding,
+            conv_layers=conv_layers,
+            mask_embeddings=True,
         )
-        self.input_embed = InputEmbedding(mel_dim, text_dim, dim)
-        self.rotary_embed = RotaryEmbedding(dim_head)
         self.transformer_blocks = nn.ModuleList(
             [
                 DiTBlock(
@@ -72,35 +66,6 @@ class DiT(nn.Module):
         self.long_skip_connection = nn.Linear(dim * 2, dim, bias=False) if long_skip_connection else None
         self.norm_out = AdaLayerNorm_Final(dim)
         self.proj_out = nn.Linear(dim, mel_dim)
-        self._text_cache = TextEmbedCache()
-
-    def clear_cache(self) -> None:
-        """Forget the text embedding cached by ``cache=True`` calls."""
-        self._text_cache.clear()
-
-    def _text(
-        self, text: Tensor, seq_len: int, drop_text: bool, cache: bool, audio_mask: Tensor | None
-    ) -> Tensor:
-        if not cache:
-            return self.text_embed(text, seq_len, drop_text=drop_text, audio_mask=audio_mask)
-        cached = self._text_cache.get(drop_text)
-        if cached is None:
-            cached = self.text_embed(text, seq_len, drop_text=drop_text, audio_mask=audio_mask)
-            self._text_cache.put(drop_text, cached)
-        return cached
-
-    def get_input_embed(
-        self,
-        x: Tensor,
-        cond: Tensor,
-        text: Tensor,
-        drop_audio_cond: bool = False,
-        drop_text: bool = False,
-        cache: bool = True,
-        audio_mask: Tensor | None = None,
-    ) -> Tensor:
-        text_embed = self._text(text, x.shape[1], drop_text, cache, audio_mask)
-        return self.input_embed(x, cond, text_embed, drop_audio_cond=drop_audio_cond, audio_mask=audio_mask)
 
     def forward(
         self,
@@ -120,33 +85,18 @@ class DiT(nn.Module):
         ``cfg_infer=True`` runs the conditional and the unconditional (audio and text dropped) pass as one
         batch and returns ``[2b, n, mel_dim]``: conditional first.
         """
-        batch, seq_len = x.shape[0], x.shape[1]
-        if time.ndim == 0:
-            time = time.repeat(batch)
-
-        t = self.time_embed(time)
-        if cfg_infer:
-            x_cond = self.get_input_embed(
-                x, cond, text, drop_audio_cond=False, drop_text=False, cache=cache, audio_mask=mask
-            )
-            x_uncond = self.get_input_embed(
-                x, cond, text, drop_audio_cond=True, drop_text=True, cache=cache, audio_mask=mask
-            )
-            h = torch.cat((x_cond, x_uncond), dim=0)
-            del x_cond, x_uncond
-            t = torch.cat((t, t), dim=0)
-            mask = torch.cat((mask, mask), dim=0) if mask is not None else None
-        else:
-            h = self.get_input_embed(
-                x,
-                cond,
-                text,
-                drop_audio_cond=drop_audio_cond,
-                drop_text=drop_text,
-                cache=cache,
-                audio_mask=mask,
-            )
-
+        seq_len = x.shape[1]
+        h, t, mask = self.embed(
+            x,
+            cond,
+            text,
+            time,
+            mask,
+            drop_audio_cond=drop_audio_cond,
+            drop_text=drop_text,
+            cfg_infer=cfg_infer,
+            cache=cache,
+        )
         rope = self.rotary_embed.forward_from_seq_len(seq_len)
         residual = h if self.long_skip_connection is not None else None
 

@@ -12,19 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from f5vi.engine.model.backbone import FlowBackbone
 from f5vi.engine.model.modules import (
     Attention,
     FeedForward,
-    InputEmbedding,
-    RotaryEmbedding,
     ScaledL2Norm,
-    TextEmbedCache,
-    TextEmbedding,
-    TimestepEmbedding,
 )
 
 
-class UNetT(nn.Module):
+class UNetT(FlowBackbone):
     def __init__(
         self,
         *,
@@ -43,22 +39,20 @@ class UNetT(nn.Module):
         skip_connect_type: Literal["add", "concat", "none"] = "concat",
         attn_mask_enabled: bool = False,
     ) -> None:
-        super().__init__()
         if depth % 2:
             raise ValueError("UNetT depth must be even")
-        if text_dim is None:
-            text_dim = mel_dim
-        self.dim = dim
-        self.depth = depth
-        self.mel_dim = mel_dim
-        self.skip_connect_type = skip_connect_type
-
-        self.time_embed = TimestepEmbedding(dim)
-        self.text_embed = TextEmbedding(
-            text_num_embeds, text_dim, mask_padding=text_mask_padding, conv_layers=conv_layers
+        super().__init__(
+            dim=dim,
+            depth=depth,
+            dim_head=dim_head,
+            mel_dim=mel_dim,
+            text_num_embeds=text_num_embeds,
+            text_dim=text_dim,
+            text_mask_padding=text_mask_padding,
+            conv_layers=conv_layers,
+            mask_embeddings=False,
         )
-        self.input_embed = InputEmbedding(mel_dim, text_dim, dim)
-        self.rotary_embed = RotaryEmbedding(dim_head)
+        self.skip_connect_type = skip_connect_type
 
         self.layers = nn.ModuleList()
         for idx in range(depth):
@@ -86,32 +80,6 @@ class UNetT(nn.Module):
             )
         self.norm_out = ScaledL2Norm(dim)
         self.proj_out = nn.Linear(dim, mel_dim)
-        self._text_cache = TextEmbedCache()
-
-    def clear_cache(self) -> None:
-        """Forget the text embedding cached by ``cache=True`` calls."""
-        self._text_cache.clear()
-
-    def _text(self, text: Tensor, seq_len: int, drop_text: bool, cache: bool) -> Tensor:
-        if not cache:
-            return self.text_embed(text, seq_len, drop_text=drop_text)
-        cached = self._text_cache.get(drop_text)
-        if cached is None:
-            cached = self.text_embed(text, seq_len, drop_text=drop_text)
-            self._text_cache.put(drop_text, cached)
-        return cached
-
-    def get_input_embed(
-        self,
-        x: Tensor,
-        cond: Tensor,
-        text: Tensor,
-        drop_audio_cond: bool = False,
-        drop_text: bool = False,
-        cache: bool = True,
-    ) -> Tensor:
-        text_embed = self._text(text, x.shape[1], drop_text, cache)
-        return self.input_embed(x, cond, text_embed, drop_audio_cond=drop_audio_cond)
 
     def forward(
         self,
@@ -126,22 +94,18 @@ class UNetT(nn.Module):
         cache: bool = False,
     ) -> Tensor:
         """Same contract as :meth:`f5vi.engine.model.dit.DiT.forward`."""
-        batch, seq_len = x.shape[0], x.shape[1]
-        if time.ndim == 0:
-            time = time.repeat(batch)
-
-        t = self.time_embed(time)
-        if cfg_infer:
-            x_cond = self.get_input_embed(x, cond, text, drop_audio_cond=False, drop_text=False, cache=cache)
-            x_uncond = self.get_input_embed(x, cond, text, drop_audio_cond=True, drop_text=True, cache=cache)
-            h = torch.cat((x_cond, x_uncond), dim=0)
-            del x_cond, x_uncond
-            t = torch.cat((t, t), dim=0)
-            mask = torch.cat((mask, mask), dim=0) if mask is not None else None
-        else:
-            h = self.get_input_embed(
-                x, cond, text, drop_audio_cond=drop_audio_cond, drop_text=drop_text, cache=cache
-            )
+        seq_len = x.shape[1]
+        h, t, mask = self.embed(
+            x,
+            cond,
+            text,
+            time,
+            mask,
+            drop_audio_cond=drop_audio_cond,
+            drop_text=drop_text,
+            cfg_infer=cfg_infer,
+            cache=cache,
+        )
 
         # the time embedding travels as an extra first token
         h = torch.cat([t.unsqueeze(1), h], dim=1)
