@@ -224,7 +224,12 @@ class Synthesizer:
             for _batch, waves in self._run_batches(request, plan, batches, tracker, cancel):
                 for wave in waves:
                     if held is None:
-                        held = wave
+                        # Only the tail that the next piece fades into must wait; send the rest now
+                        # so the first audio leaves as soon as the first chunk is vocoded.
+                        keep = min(fade, len(wave))
+                        emit, held = wave[: len(wave) - keep], wave[len(wave) - keep :]
+                        if len(emit):
+                            yield emit.astype(np.float32, copy=False)
                         continue
                     joined = cross_fade_concat([held, wave], SAMPLE_RATE, request.cross_fade_seconds)
                     keep = min(fade, len(wave))
