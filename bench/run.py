@@ -181,7 +181,20 @@ class Harness:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
 
-    def run_f5vi(self, text_id: str, text: str, *, nfe: int | None = None) -> dict[str, Any]:
+    def run_f5vi(
+        self, text_id: str, text: str, *, nfe: int | None = None, max_batch_frames: int | None = None
+    ) -> dict[str, Any]:
+        """One timed ``synthesize`` (+ first-chunk ``stream``); ``max_batch_frames`` overrides the
+        service setting for this run only (the batching A/B)."""
+        saved = self.synth.settings
+        if max_batch_frames is not None:
+            self.synth.settings = saved.model_copy(update={"max_batch_frames": max_batch_frames})
+        try:
+            return self._run_f5vi(text_id, text, nfe=nfe)
+        finally:
+            self.synth.settings = saved
+
+    def _run_f5vi(self, text_id: str, text: str, *, nfe: int | None) -> dict[str, Any]:
         gc.collect()
         self._cuda_reset()
         request = self.request(text, nfe=nfe)
@@ -383,7 +396,10 @@ def summarize(per_text: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str,
                 ),
             }
         if "f5vi" in row and "upstream" in row:
-            row["ratio_upstream_over_f5vi"] = row["upstream"]["wall_seconds"] / row["f5vi"]["wall_seconds"]
+            for side in [k for k in row if k.startswith("f5vi")]:
+                row[f"ratio_upstream_over_{side}"] = (
+                    row["upstream"]["wall_seconds"] / row[side]["wall_seconds"]
+                )
             a, b = row["f5vi"]["audio_seconds"], row["upstream"]["audio_seconds"]
             row["audio_seconds_mismatch"] = abs(a - b) / max(a, b)
         summary[text_id] = row
@@ -434,13 +450,19 @@ def markdown(report: dict[str, Any]) -> str:
             header += ["upstream peak VRAM MiB"]
         header += ["speed-up (upstream / f5vi wall)"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for text_id, row in report["summary"].items():
-        f = row.get("f5vi", {})
-        chunks = (
-            report["per_text"][text_id]["f5vi"][0]["chunks"] if report["per_text"][text_id]["f5vi"] else None
+    for text_id, row, side in [
+        (t, r, k)
+        for t, r in report["summary"].items()
+        for k in r
+        if k.startswith("f5vi") and "ratio" not in k
+    ]:
+        f = row[side]
+        chunks = report["per_text"][text_id][side][0]["chunks"]
+        label = (
+            text_id if side == "f5vi" else f"{text_id} (f5vi with max_batch_frames {side.split('mbf')[1]})"
         )
         cells = [
-            text_id,
+            label,
             _fmt(f.get("audio_seconds"), 1),
             str(chunks),
             _fmt(f.get("wall_seconds")),
@@ -462,7 +484,7 @@ def markdown(report: dict[str, Any]) -> str:
             ]
             if vram:
                 cells.append(_mib(u.get("vram_peak_reserved_bytes")))
-            ratio = row.get("ratio_upstream_over_f5vi")
+            ratio = row.get(f"ratio_upstream_over_{side}")
             cells.append("–" if ratio is None else f"**{ratio:.2f}×**")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -544,6 +566,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sway", type=float, default=-1.0)
     p.add_argument("--normalizer", default="vinorm", choices=["vinorm", "hamster", "none"])
     p.add_argument("--max-batch-frames", type=int, default=None)
+    p.add_argument(
+        "--also-max-batch-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also time f5vi with max_batch_frames=N (1: one chunk per ODE batch), alternating",
+    )
     p.add_argument("--no-first-chunk", action="store_true", help="skip the first-chunk latency runs")
     p.add_argument("--no-warmup", action="store_true")
     p.add_argument(
@@ -615,22 +644,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if harness.upstream is not None:
                 harness.run_upstream("_warmup", nfe=2)
         per_text: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        sides = ["f5vi"]
+        if args.also_max_batch_frames is not None:
+            sides.append(f"f5vi_mbf{args.also_max_batch_frames}")
+        if harness.upstream is not None:
+            sides.append("upstream")
         for text_id, text in texts.items():
-            runs: dict[str, list[dict[str, Any]]] = {"f5vi": [], "upstream": []}
+            runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
             for rep in range(args.repeats):
-                order = ["f5vi", "upstream"] if rep % 2 == 0 else ["upstream", "f5vi"]
-                if text_id not in harness.plans:  # upstream needs f5vi's chunks: f5vi goes first once
-                    order = ["f5vi", "upstream"]
+                # ABBA: forward order on even repeats, reversed on odd ones; f5vi runs first on repeat 0
+                # because upstream is given f5vi's chunks
+                order = sides if rep % 2 == 0 else sides[::-1]
                 for side in order:
                     if side == "f5vi":
                         run = harness.run_f5vi(text_id, text)
-                    elif harness.upstream is not None:
-                        run = harness.run_upstream_full(text_id)
+                    elif side.startswith("f5vi_mbf"):
+                        run = harness.run_f5vi(text_id, text, max_batch_frames=args.also_max_batch_frames)
                     else:
-                        continue
+                        run = harness.run_upstream_full(text_id)
                     runs[side].append(run)
                     print(
-                        f"[bench] {text_id:<9} {side:<8} rep {rep}: wall {run['wall_seconds']:.2f} s, "
+                        f"[bench] {text_id:<9} {side:<10} rep {rep}: wall {run['wall_seconds']:.2f} s, "
                         f"audio {run['audio_seconds']:.1f} s, RTF {run['rtf']:.3f}, first chunk "
                         f"{_fmt(run.get('first_chunk_seconds'))} s, "
                         f"peak RSS {run['peak_rss_bytes'] / MIB:.0f} MiB",
