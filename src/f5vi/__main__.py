@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -118,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from f5vi.logging_setup import configure_logging
+
+    configure_logging(settings)  # text, or JSON lines with F5VI_LOG_JSON=1
     from f5vi.engine.errors import EngineError
 
     try:

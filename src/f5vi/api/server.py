@@ -8,6 +8,7 @@ import uvicorn
 
 from f5vi.api.app import create_app
 from f5vi.config import Settings
+from f5vi.logging_setup import uvicorn_log_config
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def run(settings: Settings, demo_fallback: bool = False) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings),
         server_header=False,
         timeout_graceful_shutdown=30,
     )
