@@ -1,0 +1,122 @@
+"""``GET /tts/progress/{job_id}/events``: a job's progress as Server-Sent Events.
+
+The stream starts with the job's current state and sends every change after it, each as
+``event: progress`` with the same JSON as ``GET /tts/progress/{job_id}`` and an increasing ``id``.
+``progress`` never decreases. When the job reaches a final state (succeeded, failed, cancelled) that
+snapshot is sent as ``event: done`` and the stream ends. A comment line (``: keep-alive``) is sent
+every 15 s without changes, so proxies keep the connection open. A reconnecting client simply gets
+the current state again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+
+from f5vi.api.auth import bearer_scheme
+from f5vi.api.deps import BaseUrlDep, ManagerDep, SettingsDep
+from f5vi.api.responses import error_responses
+from f5vi.api.views import job_view
+from f5vi.config import Settings
+from f5vi.jobs.errors import UnknownJobError
+from f5vi.jobs.events import Subscription
+from f5vi.jobs.manager import JobManager
+from f5vi.jobs.models import Job
+from f5vi.jobs.states import JobState
+
+router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
+
+KEEPALIVE_SECONDS = 15.0
+RETRY_MILLISECONDS = 2000
+
+
+@router.get(
+    "/tts/progress/{job_id}/events",
+    summary="Progress of a job as Server-Sent Events",
+    description=(
+        "`event: progress` with the job (as `GET /tts/progress/{job_id}`) at every change, starting with the "
+        "current state; `event: done` with the final state, then the stream ends."
+    ),
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "An SSE stream of job snapshots",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(404, 422),
+    },
+)
+async def job_events(
+    job_id: str, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep
+) -> StreamingResponse:
+    job = await manager.get_async(job_id)
+    if job is None:
+        raise UnknownJobError(job_id)
+    # Subscribe before the first snapshot is read so no change between the two is lost.
+    subscription = manager.subscribe(job_id)
+    return StreamingResponse(
+        _events(subscription, job, manager, settings, base_url),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _rank(state: JobState) -> int:
+    """Order of states in a job's life (a re-queue after a restart goes back, which is fine)."""
+    return {JobState.QUEUED: 0, JobState.RUNNING: 1}.get(state, 2)
+
+
+async def _events(
+    subscription: Subscription, first: Job, manager: JobManager, settings: Settings, base_url: str
+) -> AsyncIterator[bytes]:
+    seq = 0
+    last_progress = -1.0
+    last_rank = -1
+    last_key: tuple[object, ...] | None = None
+
+    def render(job: Job) -> bytes | None:
+        nonlocal seq, last_progress, last_key, last_rank
+        if _rank(job.state) < last_rank:
+            return None  # an update older than one already sent (queued while we read the job)
+        last_rank = _rank(job.state)
+        view = job_view(job, manager, settings, base_url)
+        progress = max(view.progress, last_progress)  # never step back, whatever the source
+        view = view.model_copy(update={"progress": progress})
+        key = (view.state, view.progress, view.stage, view.chunk_index, view.chunk_count, view.queue_position)
+        if key == last_key and not job.is_terminal:
+            return None
+        last_key, last_progress = key, progress
+        seq += 1
+        event = "done" if job.is_terminal else "progress"
+        payload = json.dumps(view.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+        return f"event: {event}\nid: {seq}\ndata: {payload}\n\n".encode()
+
+    try:
+        yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
+        current = await manager.get_async(first.id) or first
+        chunk = render(current)
+        if chunk is not None:
+            yield chunk
+        if current.is_terminal:
+            return
+        while True:
+            try:
+                job = await subscription.get(timeout=KEEPALIVE_SECONDS)
+            except TimeoutError:
+                # Also re-read the job: a terminal state published before we subscribed is not missed.
+                latest = await manager.get_async(first.id)
+                if latest is not None and latest.is_terminal:
+                    job = latest
+                else:
+                    yield b": keep-alive\n\n"
+                    continue
+            chunk = render(job)
+            if chunk is not None:
+                yield chunk
+            if job.is_terminal:
+                return
+    finally:
+        subscription.close()

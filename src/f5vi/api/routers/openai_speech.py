@@ -1,0 +1,355 @@
+"""``POST /v1/audio/speech``: OpenAI-compatible speech, so any OpenAI SDK works unchanged.
+
+Point the SDK at ``base_url=http://<host>:<port>/v1`` with the server's API key (any string when
+the server has none). Fields:
+
+- ``model``: accepted and ignored (``tts-1``, ``tts-1-hd``, ``f5-tts``, ``f5vi``, anything): the
+  server has one model.
+- ``voice``: a voice id of this server (``GET /voices``), also as ``{"id": "..."}``. OpenAI's
+  built-in names (``alloy``, ``echo``, ...) select the voice of that id if the library has one, and
+  otherwise the library's first voice in id order, so unmodified OpenAI code gets a voice.
+- ``response_format``: ``mp3`` (default, as OpenAI), ``opus``, ``flac``, ``wav`` (16-bit PCM),
+  ``pcm`` (raw s16le, 24 kHz, mono) and ``ogg`` (Vorbis). ``aac`` is refused (422).
+- ``speed``: 0.3-2.0 here (OpenAI allows 0.25-4.0); outside that: 422 in the error shape. Omitted:
+  the server default (``F5VI_SPEED``, 0.9).
+- ``stream`` (not in OpenAI's API; the SDK sends it with ``extra_body={"stream": True}``): audio
+  bytes are sent as soon as the first text chunk is synthesised, the rest while later chunks are
+  generated. ``stream_format="sse"`` streams OpenAI's ``speech.audio.delta`` / ``speech.audio.done``
+  events (base64 audio) instead of raw bytes.
+- ``nfe_step``, ``seed`` (extensions, also through ``extra_body``).
+
+Both modes run as work items in the job queue, in turn with TTS jobs (one engine). The response
+headers are only sent once the first audio exists, so early failures (unknown voice, nothing to say,
+queue full, model loading) are ordinary JSON errors. A failure after that ends the response
+without its final chunk, so clients see an incomplete body rather than silently short audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Literal, TypeVar
+
+import anyio.to_thread
+import numpy as np
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from f5vi.api.auth import bearer_scheme
+from f5vi.api.deps import VoicesDep
+from f5vi.api.errors import ApiError
+from f5vi.api.realtime_deps import MetricsDep, StreamsDep
+from f5vi.api.responses import error_responses
+from f5vi.engine.audio import encode_audio
+from f5vi.engine.stream_encoder import StreamEncoder, open_stream_encoder
+from f5vi.engine.types import SAMPLE_RATE
+from f5vi.jobs.streaming import AudioStream, StreamParams
+from f5vi.voices.library import VoiceLibrary
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["openai"], dependencies=[Depends(bearer_scheme)])
+T = TypeVar("T")
+
+OPENAI_VOICES = frozenset(
+    {
+        "alloy",
+        "ash",
+        "ballad",
+        "coral",
+        "echo",
+        "fable",
+        "nova",
+        "onyx",
+        "sage",
+        "shimmer",
+        "verse",
+        "marin",
+        "cedar",
+    }
+)
+"""OpenAI's built-in voice names (mapped to a voice of this server, see the module docstring)."""
+
+SPEED_MIN, SPEED_MAX = 0.3, 2.0
+DISCONNECT_POLL_SECONDS = 0.25
+
+SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "ogg"]
+
+MEDIA_TYPES: dict[str, str] = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg; codecs=opus",
+    "ogg": "audio/ogg",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": f"audio/pcm; rate={SAMPLE_RATE}; channels=1; encoding=s16le",
+}
+EXTENSIONS = {"mp3": "mp3", "opus": "opus", "ogg": "ogg", "flac": "flac", "wav": "wav", "pcm": "pcm"}
+
+
+class VoiceRef(BaseModel):
+    id: str = Field(min_length=1, max_length=256)
+
+
+class SpeechRequest(BaseModel):
+    """OpenAI's ``audio.speech.create`` body plus ``stream``, ``nfe_step`` and ``seed``."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "tts-1",
+                    "input": "Xin chào các bạn.",
+                    "voice": "vi_north_male",
+                    "response_format": "mp3",
+                }
+            ]
+        },
+    )
+
+    model: str = Field(
+        "f5-tts", max_length=256, description="Accepted and recorded; the server has one model."
+    )
+    input: str = Field(min_length=1, description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
+    voice: str | VoiceRef = Field(
+        description='A voice id of this server (`GET /voices`) or `{"id": ...}`. OpenAI names (alloy, echo, '
+        "...) pick the voice of that id, else the first voice of the library."
+    )
+    response_format: SpeechFormat = Field(
+        "mp3",
+        description="mp3 (default), opus, flac, wav (16-bit PCM), pcm (s16le 24 kHz mono), ogg. Not aac.",
+    )
+    speed: float | None = Field(
+        None, description="0.3-2.0 (narrower than OpenAI's 0.25-4.0); default: the server's (0.9)."
+    )
+    stream: bool = Field(
+        False,
+        description="Send audio while it is generated (first bytes after the first text chunk). "
+        'With the OpenAI SDK: `extra_body={"stream": true}`.',
+    )
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio",
+        description="`sse`: Server-Sent Events `speech.audio.delta`/`speech.audio.done` (implies stream).",
+    )
+    instructions: str | None = Field(None, description="Accepted and ignored (no style control).")
+    nfe_step: int | None = Field(None, ge=1, le=128, description="ODE steps (quality/speed); default 32.")
+    seed: int | None = Field(None, ge=0, lt=2**32, description="Random seed.")
+
+    @field_validator("input")
+    @classmethod
+    def _input_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("input is empty")
+        return value
+
+    @field_validator("speed")
+    @classmethod
+    def _speed_in_range(cls, value: float | None) -> float | None:
+        if value is not None and not SPEED_MIN <= value <= SPEED_MAX:
+            raise ValueError(
+                f"speed must be between {SPEED_MIN} and {SPEED_MAX} on this server "
+                f"(OpenAI's 0.25-4.0 is wider), got {value:g}"
+            )
+        return value
+
+    @property
+    def voice_name(self) -> str:
+        return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
+
+
+_AUDIO = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.post(
+    "/v1/audio/speech",
+    summary="Create speech (OpenAI-compatible)",
+    description=(
+        "OpenAI `audio.speech.create`: returns the audio itself. With `stream: true` the audio is sent while "
+        "it is generated (mp3, opus, ogg, wav, pcm stream progressively; flac is sent when complete). "
+        "`stream_format: sse` sends `speech.audio.delta` events with base64 audio, then `speech.audio.done`."
+    ),
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The audio (or an SSE stream with `stream_format: sse`)",
+            "content": {
+                "audio/mpeg": _AUDIO,
+                "audio/ogg": _AUDIO,
+                "audio/flac": _AUDIO,
+                "audio/wav": _AUDIO,
+                "audio/pcm": _AUDIO,
+                "text/event-stream": {"schema": {"type": "string"}},
+            },
+        },
+        **error_responses(400, 404, 413, 422, 429, 503),
+    },
+)
+async def create_speech(
+    body: SpeechRequest, request: Request, streams: StreamsDep, voices: VoicesDep, metrics: MetricsDep
+) -> Response:
+    received = time.monotonic()
+    fmt = body.response_format
+    if fmt == "aac":
+        raise ApiError(
+            422,
+            "unsupported_format",
+            "aac is not supported by this server; use mp3, opus, flac, wav, pcm or ogg",
+        )
+    voice = await anyio.to_thread.run_sync(resolve_voice_name, body.voice_name, voices)
+    streaming = body.stream or body.stream_format == "sse"
+    params = StreamParams(
+        text=body.input,
+        voice=voice,
+        speed=body.speed,
+        nfe_step=body.nfe_step,
+        seed=body.seed,
+        whole=not streaming,
+        label="openai",
+    )
+    stream = await streams.open(params)
+    logger.info(
+        "speech %s: model=%r voice=%s format=%s stream=%s%s",
+        stream.id,
+        body.model,
+        voice,
+        fmt,
+        streaming,
+        " (sse)" if body.stream_format == "sse" else "",
+    )
+    headers = {"X-F5VI-Stream-Id": stream.id, "X-F5VI-Voice": voice, "Cache-Control": "no-store"}
+    if not streaming:
+        return await _one_shot(request, stream, fmt, headers)
+
+    encoder = open_stream_encoder(fmt, stream.sample_rate)
+    try:
+        first = await _unless_disconnected(request, stream, stream.get())
+    except BaseException:
+        encoder.close()
+        await stream.aclose()
+        raise
+    if first is None:  # the client went away (or nothing was produced)
+        encoder.close()
+        await stream.aclose()
+        return Response(status_code=204)
+    chunks = _encoded(stream, encoder, first, metrics, received)
+    if body.stream_format == "sse":
+        return StreamingResponse(
+            _sse(chunks, stream),
+            media_type="text/event-stream",
+            headers={**headers, "X-Accel-Buffering": "no"},
+        )
+    return StreamingResponse(
+        chunks,
+        media_type=MEDIA_TYPES[fmt],
+        headers={
+            **headers,
+            "X-Accel-Buffering": "no",
+            "Content-Disposition": f'inline; filename="speech.{EXTENSIONS[fmt]}"',
+        },
+    )
+
+
+def resolve_voice_name(name: str, library: VoiceLibrary) -> str:
+    """A voice id of the library for ``name`` (OpenAI names fall back to the first voice)."""
+    if name.lower() in OPENAI_VOICES:
+        with contextlib.suppress(Exception):
+            if library.exists(name.lower()):
+                return name.lower()
+        available = library.list()
+        if not available:
+            raise ApiError(404, "voice_not_found", "no voices are installed on this server")
+        return available[0].id
+    return name
+
+
+async def _one_shot(request: Request, stream: AudioStream, fmt: str, headers: dict[str, str]) -> Response:
+    try:
+        pieces: list[np.ndarray] = []
+
+        async def collect() -> bool:
+            async for piece in stream:
+                pieces.append(piece)
+            return True
+
+        finished = await _unless_disconnected(request, stream, collect())
+    finally:
+        await stream.aclose()
+    if finished is None:
+        return Response(status_code=204)  # the client left; nobody reads this
+    audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    data = await anyio.to_thread.run_sync(encode_audio, audio, stream.sample_rate, fmt)
+    return Response(
+        data,
+        media_type=MEDIA_TYPES[fmt],
+        headers={**headers, "Content-Disposition": f'inline; filename="speech.{EXTENSIONS[fmt]}"'},
+    )
+
+
+async def _unless_disconnected(request: Request, stream: AudioStream, work: Awaitable[T]) -> T | None:
+    """Await ``work``; if the client disconnects first, cancel the stream and return None."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                logger.info("speech %s: the client disconnected; cancelling", stream.id)
+                await stream.aclose()
+                return None
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _encoded(
+    stream: AudioStream,
+    encoder: StreamEncoder,
+    first: np.ndarray,
+    metrics: Any,
+    received: float,
+) -> AsyncIterator[bytes]:
+    """Encoded bytes of ``first`` and every later piece, then the encoder's tail."""
+    sent_any = False
+    try:
+        piece: np.ndarray | None = first
+        while piece is not None:
+            data = await anyio.to_thread.run_sync(encoder.feed, piece)
+            if data:
+                if not sent_any:
+                    sent_any = True
+                    metrics.first_chunk_latency.labels("openai").observe(time.monotonic() - received)
+                yield data
+            piece = await stream.get()
+        tail = await anyio.to_thread.run_sync(encoder.finish)
+        if tail:
+            if not sent_any:
+                metrics.first_chunk_latency.labels("openai").observe(time.monotonic() - received)
+            yield tail
+    except Exception as exc:
+        code = getattr(exc, "code", type(exc).__name__)
+        logger.warning("speech %s: stream ended early (%s); the response is cut short", stream.id, code)
+        raise
+    finally:
+        encoder.close()
+        await stream.aclose()
+
+
+async def _sse(chunks: AsyncIterator[bytes], stream: AudioStream) -> AsyncIterator[bytes]:
+    """OpenAI's SSE speech stream: ``speech.audio.delta`` events, then ``speech.audio.done``."""
+    async for data in chunks:
+        event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")}
+        yield f"data: {json.dumps(event)}\n\n".encode()
+    done = {
+        "type": "speech.audio.done",
+        "audio_seconds": round(stream.stats.audio_seconds, 3),
+        "usage": None,
+    }
+    yield f"data: {json.dumps(done)}\n\n".encode()
