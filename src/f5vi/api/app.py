@@ -24,6 +24,7 @@ from f5vi.api.docs import install_offline_docs
 from f5vi.api.engine_loader import load_synthesizer
 from f5vi.api.errors import install_error_handlers, scrub
 from f5vi.api.limits import BodyLimitMiddleware
+from f5vi.api.realtime import install_realtime, realtime_services
 from f5vi.api.routers import admin, downloads, health, output, status, tts, voices
 from f5vi.config import Settings
 from f5vi.jobs.manager import JobManager
@@ -94,7 +95,8 @@ def create_app(
         else:
             _attach_transcriber(library, settings, synthesizer)
         try:
-            yield
+            async with realtime_services(app, manager):
+                yield
         finally:
             if loading is not None and not loading.done():
                 loading.cancel()
@@ -116,6 +118,7 @@ def create_app(
     install_error_handlers(app)
     for module in (health, status, voices, tts, output, downloads, admin):
         app.include_router(module.router)
+    install_realtime(app)  # /v1/audio/speech, WS /tts/stream, SSE progress, /metrics
 
     json_limit = json_body_limit(settings)
 
