@@ -52,6 +52,7 @@ from f5vi.jobs.models import JOB_KIND_TTS, Job, JobRequest, JobResult, TTSInput,
 from f5vi.jobs.queue import WorkItem, WorkQueue, WorkQueueFullError
 from f5vi.jobs.states import InvalidTransitionError, JobState
 from f5vi.jobs.store import DuplicateJobError, JobStore
+from f5vi.logging_setup import log_context
 from f5vi.storage import OutputStorage, make_output_filename
 from f5vi.voices.errors import VoiceLibraryError
 
@@ -609,7 +610,9 @@ class JobManager:
             self._current = CurrentWork(item.kind, item.key, time.monotonic())
             self._idle.clear()
             try:
-                await self._handlers[item.kind](item)
+                # Every log line of this turn (threads included) carries the job's id.
+                with log_context(None if item.kind == WORK_KIND_CALL else item.key):
+                    await self._handlers[item.kind](item)
             except asyncio.CancelledError:
                 raise
             except Exception:
