@@ -1,0 +1,164 @@
+"""StreamService on a real JobManager and the real (demo) engine, in-process: backpressure, stall
+timeout, cancel while queued, stream vs one-shot, and log lines tagged with the work's id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import numpy as np
+import pytest
+
+from f5vi.config import Settings
+from f5vi.engine.errors import SynthesisCancelled
+from f5vi.engine.synthesizer import Synthesizer
+from f5vi.jobs.manager import JobManager
+from f5vi.jobs.models import TTSInput
+from f5vi.jobs.queue import WorkItem
+from f5vi.jobs.streaming import StreamParams, StreamService
+from f5vi.logging_setup import JobIdFilter
+from f5vi.metrics import Metrics
+from f5vi.storage import LocalOutputStorage
+from f5vi.voices.library import VoiceLibrary
+from realtime_helpers import LONG_TEXT, SHORT_TEXT
+from server_helpers import write_voice
+
+VOICE = "v1"
+
+
+def _run(
+    tmp_path: Path,
+    synth: Synthesizer,
+    scenario: Callable[[JobManager, StreamService], Awaitable[None]],
+    **service_options: Any,
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        output_dir=tmp_path / "output",
+        voices_dir=tmp_path / "voices",
+        device="cpu",
+        normalizer="none",
+        cleanup_interval_seconds=0,
+        nfe_step=4,
+    )
+    settings.ensure_dirs()
+    write_voice(settings.voices_dir, VOICE)
+
+    async def main() -> None:
+        library = VoiceLibrary(settings.voices_dir, None, settings.max_reference_seconds)
+        manager = JobManager(settings, synth, library, LocalOutputStorage(settings.output_dir))
+        service = StreamService(manager, **service_options)
+        await manager.start()
+        try:
+            await asyncio.wait_for(scenario(manager, service), 120)
+        finally:
+            await service.close_all()
+            await manager.stop()
+
+    asyncio.run(main())
+
+
+async def _idle(manager: JobManager, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while manager.current is not None or len(manager.queue):
+        assert time.monotonic() < deadline, "the engine did not become idle"
+        await asyncio.sleep(0.02)
+
+
+def test_a_reader_that_stalls_is_cut_off_and_frees_the_engine(
+    tmp_path: Path, demo_synth: Synthesizer
+) -> None:
+    async def scenario(manager: JobManager, service: StreamService) -> None:
+        stream = await service.open(StreamParams(text=LONG_TEXT, voice=VOICE))
+        # Nobody reads: one piece fits in the buffer, the engine thread then waits for room...
+        started = time.monotonic()
+        await _idle(manager)
+        waited = time.monotonic() - started
+        # ...until the stall timeout cancels the synthesis; the engine is free again.
+        assert stream.stats.outcome == "cancelled"
+        assert stream.stats.pieces == 1
+        assert waited >= 1.0
+        first = await stream.get()
+        assert first is not None and first.size > 0
+        with pytest.raises(SynthesisCancelled):
+            await stream.get()
+        await stream.aclose()
+
+    _run(tmp_path, demo_synth, scenario, max_buffered=1, stall_timeout=1.0)
+
+
+def test_a_stream_closed_while_queued_never_runs(tmp_path: Path, demo_synth: Synthesizer) -> None:
+    async def scenario(manager: JobManager, service: StreamService) -> None:
+        job = await manager.submit(TTSInput(text=SHORT_TEXT, ref_name=VOICE))
+        stream = await service.open(StreamParams(text=LONG_TEXT, voice=VOICE))
+        assert manager.queue_position(stream.id) is not None or manager.current is not None
+        await stream.aclose()
+        assert (await manager.wait(job.id, timeout=60)).state.value == "succeeded"
+        await _idle(manager)
+        assert stream.stats.started_at is None and stream.stats.outcome == "cancelled"
+        assert service.active == 0
+
+    _run(tmp_path, demo_synth, scenario)
+
+
+def test_streamed_pieces_add_up_to_the_one_shot_audio(tmp_path: Path, demo_synth: Synthesizer) -> None:
+    metrics = Metrics()
+
+    async def scenario(manager: JobManager, service: StreamService) -> None:
+        stream = await service.open(StreamParams(text=LONG_TEXT, voice=VOICE, seed=3, label="test"))
+        pieces = [piece async for piece in stream]
+        whole = await service.open(
+            StreamParams(text=LONG_TEXT, voice=VOICE, seed=3, whole=True, label="test")
+        )
+        one = [piece async for piece in whole]
+        assert len(pieces) >= 3 and len(one) == 1
+        streamed = np.concatenate(pieces)
+        # Same chunks, same cross-fades; only the batching (padding) differs.
+        assert abs(len(streamed) - len(one[0])) <= 4 * 256
+        assert stream.stats.outcome == whole.stats.outcome == "completed"
+        assert stream.stats.first_piece_at is not None and stream.stats.finished_at is not None
+        first_after = stream.stats.first_piece_at - (stream.stats.started_at or 0.0)
+        total = stream.stats.finished_at - (stream.stats.started_at or 0.0)
+        assert first_after < 0.5 * total, (first_after, total)
+
+    _run(tmp_path, demo_synth, scenario, metrics=metrics)
+    assert metrics.streams.labels("test", "completed")._value.get() == 2
+    assert metrics.synthesis_seconds.labels("stream")._sum.get() > 0
+
+
+def test_log_lines_of_an_engine_turn_carry_its_id(tmp_path: Path, demo_synth: Synthesizer) -> None:
+    records: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    capture = Capture()
+    capture.addFilter(JobIdFilter())
+    probe_logger = logging.getLogger("f5vi.test_probe")
+    probe_logger.addHandler(capture)
+    probe_logger.setLevel(logging.INFO)
+
+    async def scenario(manager: JobManager, service: StreamService) -> None:
+        done = asyncio.Event()
+
+        async def probe(item: WorkItem) -> None:
+            await anyio.to_thread.run_sync(probe_logger.info, "working in a thread")
+            done.set()
+
+        manager.register_handler("probe", probe)
+        manager.enqueue_work(WorkItem(kind="probe", key="job_probe_1"))
+        await asyncio.wait_for(done.wait(), 30)
+        probe_logger.info("outside any turn")
+
+    try:
+        _run(tmp_path, demo_synth, scenario)
+    finally:
+        probe_logger.removeHandler(capture)
+    tags = {r.getMessage(): getattr(r, "job_id", None) for r in records}
+    assert tags == {"working in a thread": "job_probe_1", "outside any turn": None}
