@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -367,22 +366,3 @@ def _with_transcript(request: SynthesisRequest, transcript: str | None) -> Synth
     from dataclasses import replace
 
     return replace(request, reference=replace(request.reference, transcript=transcript))
-
-
-async def collect(stream: AudioStream, *, on_piece: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
-    """All pieces joined (for one-shot responses)."""
-    pieces: list[np.ndarray] = []
-    async for piece in stream:
-        pieces.append(piece)
-        if on_piece is not None:
-            on_piece(piece)
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-
-
-@contextlib.asynccontextmanager
-async def opened(service: StreamService, params: StreamParams) -> AsyncIterator[AudioStream]:
-    stream = await service.open(params)
-    try:
-        yield stream
-    finally:
-        await stream.aclose()

@@ -55,10 +55,8 @@ async def job_events(
     job = await manager.get_async(job_id)
     if job is None:
         raise UnknownJobError(job_id)
-    # Subscribe before the first snapshot is read so no change between the two is lost.
-    subscription = manager.subscribe(job_id)
     return StreamingResponse(
-        _events(subscription, job, manager, settings, base_url),
+        _events(job, manager, settings, base_url),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -69,9 +67,7 @@ def _rank(state: JobState) -> int:
     return {JobState.QUEUED: 0, JobState.RUNNING: 1}.get(state, 2)
 
 
-async def _events(
-    subscription: Subscription, first: Job, manager: JobManager, settings: Settings, base_url: str
-) -> AsyncIterator[bytes]:
+async def _events(first: Job, manager: JobManager, settings: Settings, base_url: str) -> AsyncIterator[bytes]:
     seq = 0
     last_progress = -1.0
     last_rank = -1
@@ -94,6 +90,8 @@ async def _events(
         payload = json.dumps(view.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
         return f"event: {event}\nid: {seq}\ndata: {payload}\n\n".encode()
 
+    # Subscribe before the current state is read so no change between the two is lost.
+    subscription: Subscription = manager.subscribe(first.id)
     try:
         yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
         current = await manager.get_async(first.id) or first
