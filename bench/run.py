@@ -332,7 +332,7 @@ def soak(harness: Harness, jobs: int, nfe: int, text: str) -> dict[str, Any]:
     gc.collect()
     after = {"rss_bytes": rss_bytes(), **cuda_memory(torch, harness.device)}
     rss = [j["rss_bytes"] for j in per_job]
-    tail = rss[len(rss) // 5 :]  # skip the first fifth
+    tail = rss[max(len(rss) // 5, 1) - 1 :]  # from the end of the first fifth on
     slope = _slope(tail) if len(tail) >= 2 else 0.0
     out: dict[str, Any] = {
         "jobs": jobs,
@@ -509,13 +509,16 @@ def markdown(report: dict[str, Any]) -> str:
 
 def soak_markdown(s: dict[str, Any]) -> str:
     before, after = s["before"], s["after"]
+    first = max(len(s["per_job"]) // 5, 1)
     text = (
         f"Memory over {s['jobs']} consecutive jobs (text `{s['text'][:40]}…`, NFE {s['nfe']}, voices cycled: "
         f"{', '.join(s['voices'])}; {s['seconds']:.0f} s): RSS before {before['rss_bytes'] / MIB:.1f} MiB, "
         f"after {after['rss_bytes'] / MIB:.1f} MiB (growth {s['rss_growth_bytes'] / MIB:+.1f} MiB), "
         f"min/max during {s['rss_min_bytes'] / MIB:.1f} / {s['rss_max_bytes'] / MIB:.1f} MiB, "
-        f"trend over jobs {len(s['per_job']) // 5 + 1}–{s['jobs']} "
-        f"{s['rss_slope_bytes_per_job'] / 1024:+.1f} KiB/job."
+        f"trend over jobs {first}–{s['jobs']} "
+        f"{s['rss_slope_bytes_per_job'] / 1024:+.1f} KiB/job; RSS after job {first} "
+        f"{s['per_job'][first - 1]['rss_bytes'] / MIB:.1f} MiB, after job {s['jobs']} "
+        f"{s['per_job'][-1]['rss_bytes'] / MIB:.1f} MiB."
     )
     if "vram_allocated_bytes" not in before:
         return text + " (CPU run: no VRAM.)"
