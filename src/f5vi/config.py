@@ -64,6 +64,9 @@ class Settings(BaseSettings):
 
     # --- storage -----------------------------------------------------------------------------------
     voices_dir: Path = Path("voices")
+    default_voice: str | None = Field(
+        None, description="Voice used for OpenAI voice names (alloy, echo, ...) without a voice of that id."
+    )
     output_dir: Path = Path("output")
     data_dir: Path = Path("data")
     output_ttl_seconds: float = Field(

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from f5vi.config import Settings
+from f5vi.logging_setup import configure_logging
 from f5vi.runpod import webhook
 
 if TYPE_CHECKING:
@@ -700,7 +701,7 @@ def main() -> int:
     # level; INFO unless the operator asks for more. Read by the SDK at import, so set it first.
     os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)  # text, or JSON lines with F5VI_LOG_JSON=1, as the HTTP server
     # httpx logs every request URL at INFO; webhook and presigned URLs may carry credentials.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     worker = RunPodWorker(settings)

@@ -42,7 +42,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import VoicesDep
+from f5vi.api.deps import SettingsDep, VoicesDep
 from f5vi.api.errors import ApiError
 from f5vi.api.realtime_deps import MetricsDep, StreamsDep
 from f5vi.api.responses import error_responses
@@ -118,7 +118,7 @@ class SpeechRequest(BaseModel):
     input: str = Field(min_length=1, description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
     voice: str | VoiceRef = Field(
         description='A voice id of this server (`GET /voices`) or `{"id": ...}`. OpenAI names (alloy, echo, '
-        "...) pick the voice of that id, else the first voice of the library."
+        "...) pick the voice of that id, else F5VI_DEFAULT_VOICE, else the first voice of the library."
     )
     response_format: SpeechFormat = Field(
         "mp3",
@@ -190,7 +190,12 @@ _AUDIO = {"schema": {"type": "string", "format": "binary"}}
     },
 )
 async def create_speech(
-    body: SpeechRequest, request: Request, streams: StreamsDep, voices: VoicesDep, metrics: MetricsDep
+    body: SpeechRequest,
+    request: Request,
+    streams: StreamsDep,
+    voices: VoicesDep,
+    metrics: MetricsDep,
+    settings: SettingsDep,
 ) -> Response:
     received = time.monotonic()
     fmt = body.response_format
@@ -200,7 +205,8 @@ async def create_speech(
             "unsupported_format",
             "aac is not supported by this server; use mp3, opus, flac, wav, pcm or ogg",
         )
-    voice = await anyio.to_thread.run_sync(resolve_voice_name, body.voice_name, voices)
+    default_voice = settings.default_voice
+    voice = await anyio.to_thread.run_sync(resolve_voice_name, body.voice_name, voices, default_voice)
     streaming = body.stream or body.stream_format == "sse"
     params = StreamParams(
         text=body.input,
@@ -254,12 +260,15 @@ async def create_speech(
     )
 
 
-def resolve_voice_name(name: str, library: VoiceLibrary) -> str:
-    """A voice id of the library for ``name`` (OpenAI names fall back to the first voice)."""
+def resolve_voice_name(name: str, library: VoiceLibrary, default_voice: str | None = None) -> str:
+    """A voice id of the library for ``name``: an OpenAI name picks the voice of that id, else
+    ``F5VI_DEFAULT_VOICE``, else the library's first voice."""
     if name.lower() in OPENAI_VOICES:
         with contextlib.suppress(Exception):
             if library.exists(name.lower()):
                 return name.lower()
+        if default_voice:
+            return default_voice
         available = library.list()
         if not available:
             raise ApiError(404, "voice_not_found", "no voices are installed on this server")
