@@ -53,8 +53,10 @@ class Settings(BaseSettings):
     target_rms: float = 0.1
     cross_fade_seconds: float = 0.15
     max_reference_seconds: float = 12.0
-    max_batch_frames: int = Field(
-        16_384, description="Bound on padded frames x batch size when chunks share an ODE batch."
+    max_batch_frames: int | None = Field(
+        None,
+        description="Bound on padded frames x batch size when chunks share an ODE batch; unset: 16384 on "
+        "GPUs, 1 (one chunk at a time) on CPU, where batching measured slower (bench/RESULTS.md).",
     )
 
     # --- text front end ----------------------------------------------------------------------------

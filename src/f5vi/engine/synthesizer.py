@@ -87,6 +87,8 @@ class Synthesizer:
         vocoder_source: str,
     ) -> None:
         self.model = model
+        # batched chunks must each sound as they would alone (see FlowBackbone.set_attention_masking)
+        model.cfm.transformer.set_attention_masking(True)
         self.vocoder = vocoder
         self.vocab = vocab
         self.settings = settings
@@ -98,6 +100,7 @@ class Synthesizer:
             target_rms=settings.target_rms,
         )
         self.vinorm = VinormRunner()
+        self.max_batch_frames = settings.max_batch_frames or default_max_batch_frames(device)
         self._lock = threading.Lock()  # one synthesis at a time per model
         self.info = EngineInfo(
             model=model_source,
@@ -182,7 +185,7 @@ class Synthesizer:
         with self._lock:
             plan = self._plan(request, tracker)
             timings = {"prepare_seconds": time.perf_counter() - started}
-            batches = group_into_batches(plan.chunks, self.settings.max_batch_frames, keep_order=False)
+            batches = group_into_batches(plan.chunks, self.max_batch_frames, keep_order=False)
             for batch, waves in self._run_batches(request, plan, batches, tracker, cancel):
                 pieces.update(zip((c.index for c in batch), waves, strict=True))
         audio = cross_fade_concat(
@@ -218,7 +221,7 @@ class Synthesizer:
         with self._lock:
             plan = self._plan(request, tracker)
             first, rest = plan.chunks[:1], plan.chunks[1:]
-            batches = [first, *group_into_batches(rest, self.settings.max_batch_frames, keep_order=True)]
+            batches = [first, *group_into_batches(rest, self.max_batch_frames, keep_order=True)]
             fade = int(request.cross_fade_seconds * SAMPLE_RATE)
             held: np.ndarray | None = None
             for _batch, waves in self._run_batches(request, plan, batches, tracker, cancel):
@@ -368,6 +371,16 @@ class Synthesizer:
         """Decode generated mels (``[T, 100]`` each); equal lengths share a batched call."""
         waves = self.vocoder.decode_many([mel.transpose(0, 1) for mel in mels])
         return [(wave.float().cpu().numpy() * output_gain).astype(np.float32) for wave in waves]
+
+
+def default_max_batch_frames(device: torch.device) -> int:
+    """How many frames (batch x padded length) one ODE batch may hold when settings leave it unset.
+
+    On a GPU one batch of B chunks costs about as much wall time as one chunk, so chunks share a
+    batch. On CPU the work is compute-bound and padding is pure loss: one chunk at a time measured
+    ~25 % faster (``bench/RESULTS.md``, small config, 3-chunk paragraph).
+    """
+    return 16_384 if device.type == "cuda" else 1
 
 
 def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from f5vi.engine.model.modules import (
+    Attention,
     InputEmbedding,
     RotaryEmbedding,
     TextEmbedCache,
@@ -49,6 +50,17 @@ class FlowBackbone(nn.Module):
         self.input_embed = InputEmbedding(mel_dim, text_dim, dim)
         self.rotary_embed = RotaryEmbedding(dim_head)
         self._text_cache = TextEmbedCache()
+
+    def set_attention_masking(self, enabled: bool) -> None:
+        """Mask padded frames out as attention keys in batches of different durations.
+
+        Upstream leaves this off, so in a batch a short item also attends to the padding behind it and
+        comes out different from the same item alone (the golden batch cases record that behaviour).
+        The service turns it on: every chunk of a batch then matches its one-at-a-time result.
+        """
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.attn_mask_enabled = enabled
 
     def clear_cache(self) -> None:
         """Forget the text embedding cached by ``cache=True`` calls."""
