@@ -121,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(settings)  # text, or JSON lines with F5VI_LOG_JSON=1
     from f5vi.engine.errors import EngineError
+    from f5vi.voices.errors import VoiceLibraryError
 
     try:
         return int(args.func(args, settings))
-    except EngineError as exc:
+    except (EngineError, VoiceLibraryError) as exc:
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
         return 2
 
