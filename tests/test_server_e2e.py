@@ -202,6 +202,9 @@ def test_docs_load_and_list_every_route(server: LiveServer) -> None:
         "/confirm-download/{job_id}",
         "/check-download/{job_id}",
         "/cleanup",
+        "/tts/progress/{job_id}/events",
+        "/v1/audio/speech",
+        "/metrics",
     }
 
 
