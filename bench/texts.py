@@ -3,8 +3,9 @@
 The texts contain no digits, abbreviations or symbols, so text normalisation leaves them (nearly) unchanged
 and f5vi and upstream get the same characters. Their length in speech depends on the reference voice's
 speaking rate (upstream's duration rule: reference frames per UTF-8 byte of the reference transcript, times
-the bytes of the text, divided by ``speed``); with ``voices/vi_north_male`` at speed 0.9 they come to about
-4 s, 30 s and 180 s. The benchmark reports the duration actually generated, never these estimates.
+the bytes of the text, divided by ``speed``); with ``voices/vi_north_male`` at speed 0.9 they came to 4.1 s,
+28.5 s and 167 s of generated audio (1, 3 and 14 chunks). The benchmark reports the duration actually
+generated.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ TEXTS: dict[str, str] = {
 }
 
 DESCRIPTIONS: dict[str, str] = {
-    "sentence": "~1 sentence (~4 s of speech)",
-    "paragraph": "~1 paragraph (~30 s of speech)",
-    "long": "~3 minutes of speech",
+    "sentence": "~1 sentence (~4 s of speech, 1 chunk)",
+    "paragraph": "~1 paragraph (~30 s of speech, 3 chunks)",
+    "long": "~3 minutes of speech (~170 s, 14 chunks)",
 }
