@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from f5vi.config import Settings
+from f5vi.engine.allocator import tune_glibc_malloc
 from f5vi.engine.audio import cross_fade_concat
 from f5vi.engine.batching import ChunkPlan, group_into_batches
 from f5vi.engine.checkpoint import LoadedModel, load_model
@@ -119,6 +120,7 @@ class Synthesizer:
         """Load checkpoint, vocab and vocoder as the settings say (blocking, seconds to minutes)."""
         device = resolve_device(settings.device)
         dtype = resolve_dtype(settings.dtype, device)
+        tune_glibc_malloc()
         started = time.perf_counter()
         model = load_model(
             settings.model,
