@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from f5vi.jobs.models import JOB_ID_PATTERN
+from f5vi.jobs.models import JOB_ID_PATTERN, TTSInput
 
 AudioFormatName = Literal["wav", "flac", "mp3", "ogg", "opus", "pcm"]
 Stage = str
@@ -153,6 +153,17 @@ class TTSRequest(BaseModel):
         if not value.strip():
             raise ValueError("text is empty")
         return value
+
+    def to_input(self) -> TTSInput:
+        """The job manager's input (the same for the HTTP API and the RunPod worker)."""
+        return TTSInput(
+            text=self.text,
+            ref_name=self.ref_name,
+            speed=self.speed,
+            nfe_step=self.nfe_step,
+            seed=self.seed,
+            format=self.format,
+        )
 
 
 class JobErrorInfo(BaseModel):

@@ -400,7 +400,6 @@ class RunPodWorker:
 
     def _parse_input(self, raw: Any) -> tuple[Any, str | None]:
         from f5vi.api.schemas import TTSRequest
-        from f5vi.jobs.models import TTSInput
 
         if not isinstance(raw, dict):
             raise JobFailedError(
@@ -412,15 +411,7 @@ class RunPodWorker:
             details = _validation_details(exc)
             message = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3]) or "invalid input"
             raise JobFailedError("validation_error", message, details=details) from None
-        request = TTSInput(
-            text=body.text,
-            ref_name=body.ref_name,
-            speed=body.speed,
-            nfe_step=body.nfe_step,
-            seed=body.seed,
-            format=body.format,
-        )
-        return request, body.job_id
+        return body.to_input(), body.job_id
 
     async def _submit_and_wait(
         self, rp_job: Mapping[str, Any], request: Any, client_job_id: str | None, key: str | None

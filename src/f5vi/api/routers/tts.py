@@ -11,7 +11,6 @@ from f5vi.api.responses import error_responses
 from f5vi.api.schemas import JobView, KillResponse, TTSAccepted, TTSRequest
 from f5vi.api.views import check_url, confirmation_url, job_view
 from f5vi.jobs.errors import UnknownJobError
-from f5vi.jobs.models import TTSInput
 from f5vi.jobs.states import JobState
 from f5vi.voices.errors import VoiceLibraryError
 
@@ -32,15 +31,7 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
 async def submit_tts(
     body: TTSRequest, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep
 ) -> TTSAccepted:
-    request = TTSInput(
-        text=body.text,
-        ref_name=body.ref_name,
-        speed=body.speed,
-        nfe_step=body.nfe_step,
-        seed=body.seed,
-        format=body.format,
-    )
-    job, created = await manager.submit_or_get(request, job_id=body.job_id)
+    job, created = await manager.submit_or_get(body.to_input(), job_id=body.job_id)
     view = job_view(job, manager, settings, base_url)
     if job.result is not None:
         text_ref: str | None = job.result.reference_text
