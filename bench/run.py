@@ -429,6 +429,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"params {cfg['num_params']:,}.",
         "",
     ]
+    upstream_dtype = cfg.get("upstream_dtype")
+    if upstream_dtype and upstream_dtype != cfg["dtype"]:
+        lines += [
+            f"**Precision differs:** f5vi's backbone ran in {cfg['dtype']}, upstream's in {upstream_dtype} "
+            "(its `load_model` picks the dtype from the device; it cannot run half precision on a CPU), so "
+            "the speed-up column compares the same request at different precision, not identical work.",
+            "",
+        ]
     if report.get("note"):
         lines += [report["note"], ""]
     side_by_side = any("upstream" in row for row in report["summary"].values())
@@ -622,6 +630,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     load_seconds = {"f5vi": f5vi_load}
     rss_after_load = {"f5vi": rss_bytes()}
 
+    upstream_dtype = None
     if args.side_by_side:
         from bench.upstream_env import ensure_upstream_env
 
@@ -637,6 +646,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             threads=args.threads,
         )
         load_seconds["upstream"] = loaded["load_seconds"]
+        upstream_dtype = loaded["dtype"]
         rss_after_load["upstream"] = loaded["rss_bytes"]
         harness.ref_wav = write_reference_for_upstream(harness, out_dir / "ref")
 
@@ -696,6 +706,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "num_params": info["num_params"],
             "nfe": args.nfe,
             "dtype": str(synth.dtype).removeprefix("torch."),
+            "upstream_dtype": upstream_dtype,
             "device": str(device),
             "threads": args.threads,
             "voice": args.voice,

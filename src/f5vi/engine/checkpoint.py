@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from f5vi.engine.device import cpu_runs_natively
 from f5vi.engine.errors import ModelLoadError
 from f5vi.engine.model.cfm import CFM
 from f5vi.engine.model.configs import ARCHS, ModelArch, arch_from_config_dict, infer_arch, preset_name
@@ -386,15 +387,19 @@ def load_model(
             checkpoint, else recognised from the weights (see :mod:`f5vi.engine.model.configs`).
         checkpoint_file, vocab_file: file names inside the directory / repo (vocab may be an absolute path).
         device: target device; weights are always read on the CPU first.
-        dtype: None = float32 on CPU/MPS, float16 on CUDA (as upstream). Half precision needs a GPU.
+        dtype: None = float32 on CPU/MPS, float16 on CUDA (as upstream). On a CPU, half precision only
+            where it runs natively (:func:`~f5vi.engine.device.cpu_runs_natively`).
 
     Raises:
         ModelLoadError: anything missing, unreadable, offline, or not matching (keys, shapes, vocab size).
     """
     device = torch.device(device)
     dtype = dtype if dtype is not None else _default_dtype(device)
-    if device.type == "cpu" and dtype != torch.float32:
-        raise ModelLoadError(f"dtype {dtype} is not supported on the CPU; use float32")
+    if device.type == "cpu" and not cpu_runs_natively(dtype):
+        raise ModelLoadError(
+            f"dtype {dtype} has no native support on this CPU (it would run slower than float32); "
+            "use float32" + (" or bfloat16" if cpu_runs_natively(torch.bfloat16) else "")
+        )
 
     files = _resolve(source, checkpoint_file, vocab_file)
     state_dict = load_state_dict_file(files.checkpoint)

@@ -342,7 +342,7 @@ class Synthesizer:
         size = len(batch)
         texts = [plan.reference_text + chunk.text for chunk in batch]
         text_ids = self.vocab.encode(texts).to(self.device)
-        cond = ref.mel.to(self.dtype).expand(size, -1, -1)
+        cond = ref.mel.expand(size, -1, -1)  # fp32: the sampler casts what the backbone sees
         durations = torch.tensor([c.duration_frames for c in batch], dtype=torch.long, device=self.device)
         lens = torch.full((size,), ref.num_frames, dtype=torch.long, device=self.device)
         done_chunks = sum(1 for c in plan.chunks if c.index < batch[0].index)

@@ -32,6 +32,15 @@ _EPSS_GRIDS: dict[int, tuple[int, ...]] = {
 
 MAX_SEED = 2**31 - 1
 
+STATE_DTYPE = torch.float32
+"""dtype of the ODE state, the time grid, the noise and the guidance arithmetic, whatever the model runs in.
+
+Upstream integrates in the model dtype. In half precision each Euler increment ``dt * v`` (dt down to 1/32) is
+rounded into a state with 8 (bf16) or 11 (fp16) mantissa bits, so a few ulps are lost at every step; keeping
+the state in fp32 costs nothing measurable (one cast of a [b, n, 100] tensor per step) and leaves the
+backbone as the only half-precision part. In fp32 nothing changes.
+"""
+
 
 def time_grid(
     steps: int,
@@ -162,7 +171,7 @@ class CFM(nn.Module):
             raise ValueError(f"cond must be [batch, frames, {self.num_channels}], got {tuple(cond.shape)}")
 
         device, dtype = self.device, self.dtype
-        cond = cond.to(device=device, dtype=dtype)
+        cond = cond.to(device=device, dtype=STATE_DTYPE)
         batch, cond_seq_len = cond.shape[:2]
         text = text.to(device=device, dtype=torch.long)
         if text.ndim != 2 or text.shape[0] != batch:
@@ -184,7 +193,7 @@ class CFM(nn.Module):
         cond_mask = lens_to_mask(lens)
         cond = F.pad(cond, (0, 0, 0, max_dur - cond_seq_len), value=0.0)
         cond_mask = F.pad(cond_mask, (0, max_dur - cond_mask.shape[-1]), value=False).unsqueeze(-1)
-        step_cond = torch.where(cond_mask, cond, torch.zeros_like(cond))
+        step_cond = torch.where(cond_mask, cond, torch.zeros_like(cond)).to(dtype)
         # a single item needs no padding mask (upstream skips it to save memory)
         mask = lens_to_mask(duration) if batch > 1 else None
 
@@ -192,34 +201,40 @@ class CFM(nn.Module):
             expected = (batch, max_dur, self.num_channels)
             if tuple(noise.shape) != expected:
                 raise ValueError(f"noise must have shape {expected}, got {tuple(noise.shape)}")
-            y0 = noise.to(device=device, dtype=dtype)
+            y0 = noise.to(device=device, dtype=STATE_DTYPE)
             used_seed = None
         else:
             used_seed = secrets.randbelow(MAX_SEED + 1) if seed is None else int(seed)
             y0 = initial_noise(
-                [int(d) for d in duration.tolist()], self.num_channels, used_seed, device=device, dtype=dtype
+                [int(d) for d in duration.tolist()],
+                self.num_channels,
+                used_seed,
+                device=device,
+                dtype=STATE_DTYPE,
             )
 
         transformer = self.transformer
 
         def velocity(t: Tensor, x: Tensor) -> Tensor:
+            # the backbone runs in the model dtype; the guidance arithmetic and the state stay in fp32
+            x = x.to(dtype)
             if cfg_strength < 1e-5:
                 return transformer(
                     x=x, cond=step_cond, text=text, time=t, mask=mask,
                     drop_audio_cond=False, drop_text=False, cache=True,
-                )  # fmt: skip
+                ).to(STATE_DTYPE)  # fmt: skip
             packed = transformer(
                 x=x, cond=step_cond, text=text, time=t, mask=mask, cfg_infer=True, cache=True
-            )
+            ).to(STATE_DTYPE)
             pred, null_pred = torch.chunk(packed, 2, dim=0)
             return pred + (pred - null_pred) * cfg_strength
 
         t = time_grid(
-            steps, sway_sampling_coef=sway_sampling_coef, use_epss=use_epss, device=device, dtype=dtype
+            steps, sway_sampling_coef=sway_sampling_coef, use_epss=use_epss, device=device, dtype=STATE_DTYPE
         )
         trajectory = None
         if return_trajectory:
-            trajectory = torch.empty(steps + 1, *y0.shape, device=device, dtype=dtype)
+            trajectory = torch.empty(steps + 1, *y0.shape, device=device, dtype=STATE_DTYPE)
             trajectory[0] = y0
 
         self.clear_cache()

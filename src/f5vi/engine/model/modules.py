@@ -42,7 +42,8 @@ class TimestepEmbedding(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(freq_embed_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def forward(self, timestep: Tensor) -> Tensor:
-        hidden = self.time_embed(timestep).to(timestep.dtype)
+        # the sinusoids are computed in the time's dtype (fp32 from our sampler), then cast to the weights'
+        hidden = self.time_embed(timestep).to(self.time_mlp[0].weight.dtype)
         return self.time_mlp(hidden)
 
 
