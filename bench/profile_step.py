@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--ops", action="store_true", help="print the torch.profiler op table")
     parser.add_argument("--mallopt", action="store_true", help="mallopt(M_MMAP_THRESHOLD, 32 MiB) first")
+    parser.add_argument(
+        "--dtype", default="float32", choices=["float32", "bfloat16"], help="backbone weights and inputs"
+    )
     args = parser.parse_args(argv)
     if args.mallopt:
         libc = ctypes.CDLL(ctypes.util.find_library("c"))
@@ -66,12 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    transformer = load_transformer(args.impl, CKPT_ROOT / args.config)
+    dtype = getattr(torch, args.dtype)
+    transformer = load_transformer(args.impl, CKPT_ROOT / args.config).to(dtype)
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(1, args.frames, 100, generator=generator)
-    cond = torch.randn(1, args.frames, 100, generator=generator)
+    x = torch.randn(1, args.frames, 100, generator=generator).to(dtype)
+    cond = torch.randn(1, args.frames, 100, generator=generator).to(dtype)
     text = torch.randint(0, 90, (1, 150), generator=generator)
-    t = torch.tensor([0.3])
+    # f5vi keeps the flow time in fp32 (its time embedding casts); upstream wants the model dtype
+    t = torch.tensor([0.3], dtype=torch.float32 if args.impl == "f5vi" else dtype)
 
     def step() -> None:
         transformer(x=x, cond=cond, text=text, time=t, cfg_infer=True, cache=True)
@@ -88,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - w0)
         print(
-            f"{args.impl} {args.config} frames={args.frames} threads={args.threads} mallopt={args.mallopt}: "
+            f"{args.impl} {args.config} {args.dtype} frames={args.frames} threads={args.threads} "
+            f"mallopt={args.mallopt}: "
             f"CPU {statistics.median(cpu):.3f} s (min {min(cpu):.3f}), wall {statistics.median(wall):.3f} s, "
             f"minor page faults per forward {faults}"
         )
