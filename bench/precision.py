@@ -37,7 +37,7 @@ def _sample(model, inputs: dict, nfe: int, state_dtype: torch.dtype) -> torch.Te
         cfm_module.STATE_DTYPE = original
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -46,12 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ref-frames", type=int, default=150)
     parser.add_argument("--nfe", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ckpt-root", type=Path, default=CKPT_ROOT)
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from bench.checkpoints import ensure_checkpoint
 
-    directory = ensure_checkpoint(args.config, root=CKPT_ROOT)
+    directory = ensure_checkpoint(args.config, root=args.ckpt_root)
     model = load_model(directory)
     generator = torch.Generator().manual_seed(7)
     # a reference mel in the range of real log-mels (about -11 .. 1), and a text of realistic length
@@ -98,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(summary, indent=1))
     if args.json_out:
         args.json_out.write_text(json.dumps(summary, indent=1))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
+    sys.exit(0)

@@ -86,3 +86,29 @@ def test_checkpoint_is_reused(tmp_path: Path) -> None:
     assert (first / "model_last.pt").stat().st_mtime_ns == mtime
     for name in ("config.json", "vocab.txt", "vocos/config.yaml", "vocos/pytorch_model.bin"):
         assert (first / name).is_file()
+
+
+def test_precision_probe_compares_half_precision_with_float32(tmp_path: Path) -> None:
+    from bench import precision
+
+    summary = precision.main(
+        ["--config", "tiny", "--frames", "48", "--ref-frames", "16", "--nfe", "4", "--threads", "1",
+         "--ckpt-root", str(tmp_path / "ckpt")]
+    )  # fmt: skip
+    variants = {r["variant"]: r for r in summary["results"]}
+    assert set(variants) == {
+        "fp32 (reference)",
+        "backbone bfloat16, state float32",
+        "backbone bfloat16, state bfloat16",
+        "backbone float16, state float32",
+        "backbone float16, state float16",
+    }
+    assert summary["rms_model_change"] > 0.05  # the model really moved the frames
+    for name, row in variants.items():
+        if name != "fp32 (reference)":
+            assert 0 < row["relative"] < 0.2, (name, row)
+    # fp16 keeps 3 more mantissa bits than bf16
+    assert (
+        variants["backbone float16, state float32"]["rms_error"]
+        < variants["backbone bfloat16, state float32"]["rms_error"]
+    )
