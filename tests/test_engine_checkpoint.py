@@ -330,7 +330,7 @@ def _fake_hub(monkeypatch, repos: dict[str, dict[str, Path]]) -> list[tuple[str,
 
     requests: list[tuple[str, str]] = []
 
-    def download(repo_id: str, filename: str) -> Path:
+    def download(repo_id: str, filename: str, *, local_only: bool = False) -> Path:
         requests.append((repo_id, filename))
         if repo_id not in repos:
             raise OSError(f"repository {repo_id} not found")
@@ -338,7 +338,13 @@ def _fake_hub(monkeypatch, repos: dict[str, dict[str, Path]]) -> list[tuple[str,
             raise EntryNotFoundError(f"{filename} not in {repo_id}")
         return repos[repo_id][filename]
 
-    monkeypatch.setattr(checkpoint_module, "_hub_download", download)
+    def offline_reason() -> str | None:  # the fake hub is "reachable" unless offline mode is on
+        import huggingface_hub.constants
+
+        return "HF_HUB_OFFLINE is set" if huggingface_hub.constants.HF_HUB_OFFLINE else None
+
+    monkeypatch.setattr(checkpoint_module, "hub_download", download)
+    monkeypatch.setattr(checkpoint_module, "offline_reason", offline_reason)
     return requests
 
 

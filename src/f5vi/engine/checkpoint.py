@@ -26,6 +26,7 @@ from torch import Tensor
 
 from f5vi.engine.device import cpu_runs_natively
 from f5vi.engine.errors import ModelLoadError
+from f5vi.engine.hub import hub_download, offline_reason
 from f5vi.engine.model.cfm import CFM
 from f5vi.engine.model.configs import ARCHS, ModelArch, arch_from_config_dict, infer_arch, preset_name
 from f5vi.engine.model.dit import DiT
@@ -262,23 +263,16 @@ def _resolve_local(source: Path, checkpoint_file: str | None, vocab_file: str | 
     raise ModelLoadError(f"model source not found: {source}")
 
 
-def _hub_download(repo_id: str, filename: str) -> Path:
-    from huggingface_hub import hf_hub_download
-
-    return Path(hf_hub_download(repo_id=repo_id, filename=filename))
-
-
 def _resolve_hub(repo_id: str, checkpoint_file: str | None, vocab_file: str | None) -> _ResolvedFiles:
-    from huggingface_hub.constants import is_offline_mode
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
 
-    offline = is_offline_mode()
+    offline = offline_reason()
 
     def first_available(candidates: tuple[str, ...], what: str) -> tuple[str, Path]:
         missing: list[str] = []
         for name in candidates:
             try:
-                return name, _hub_download(repo_id, name)
+                return name, hub_download(repo_id, name, local_only=offline is not None)
             except EntryNotFoundError:  # not in the repo, or (offline) not in the local cache
                 missing.append(name)
             except (HfHubHTTPError, HFValidationError, OSError, ValueError) as exc:
@@ -288,8 +282,8 @@ def _resolve_hub(repo_id: str, checkpoint_file: str | None, vocab_file: str | No
         names = ", ".join(missing)
         if offline:
             raise ModelLoadError(
-                f"cannot load the {what} of Hugging Face repo {repo_id!r}: HF_HUB_OFFLINE is set and none of "
-                f"{names} is in the local cache (download it first, or point F5VI_MODEL at a local directory)"
+                f"cannot load the {what} of Hugging Face repo {repo_id!r}: {offline} and none of {names} is "
+                "in the local cache (download it first, or point F5VI_MODEL at a local directory)"
             )
         raise ModelLoadError(f"Hugging Face repo {repo_id!r} has no {what} (tried {names})")
 

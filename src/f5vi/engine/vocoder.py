@@ -24,6 +24,7 @@ import yaml
 from torch import nn
 
 from f5vi.engine.errors import ModelLoadError
+from f5vi.engine.hub import hub_download, offline_reason
 from f5vi.engine.mel import LogMelSpectrogram
 from f5vi.engine.types import HOP_LENGTH, N_MELS, SAMPLE_RATE
 
@@ -367,18 +368,18 @@ def _resolve_files(source: str | Path) -> tuple[Path, Path]:
         raise ModelLoadError(
             f"vocoder source {text!r} is not a directory (expected a directory or a repo id)"
         )
-    return _download(text, CONFIG_FILE), _download(text, WEIGHTS_FILE)
+    offline = offline_reason()
+    return _download(text, CONFIG_FILE, offline), _download(text, WEIGHTS_FILE, offline)
 
 
-def _download(repo_id: str, filename: str) -> Path:
-    from huggingface_hub import hf_hub_download  # imported lazily: only needed for hub sources
-
+def _download(repo_id: str, filename: str, offline: str | None) -> Path:
     try:
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename))
+        return hub_download(repo_id, filename, local_only=offline is not None)
     except Exception as exc:  # hub errors come in many classes (offline, 404, auth, network, bad id)
+        why = f" ({offline}: only the local cache was looked at)" if offline else ""
         raise ModelLoadError(
-            f"cannot get {filename} of vocoder {repo_id!r} (no local directory of that name; tried it as a "
-            f"Hugging Face repo id: {type(exc).__name__}: {exc}). If this machine is offline "
+            f"cannot get {filename} of vocoder {repo_id!r}{why} (no local directory of that name; tried it "
+            f"as a Hugging Face repo id: {type(exc).__name__}: {exc}). If this machine is offline "
             f"(HF_HUB_OFFLINE=1), download the vocoder beforehand or set the vocoder source to a local "
             f"directory with {CONFIG_FILE} and {WEIGHTS_FILE}."
         ) from exc
