@@ -17,11 +17,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
 import soundfile as sf
+
+if TYPE_CHECKING:
+    from f5vi.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -55,6 +58,14 @@ def write_voice(voices_dir: Path, voice_id: str, transcript: str | None = TEST_T
     if transcript is not None:
         (voices_dir / f"{voice_id}.txt").write_text(transcript + "\n", encoding="utf-8")
     return path
+
+
+def local_settings(root: Path, **overrides: Any) -> Settings:
+    """Settings of an in-process test whose state (data, output, voices) all lives under ``root``."""
+    from f5vi.config import Settings
+
+    dirs = {"data_dir": root / "data", "output_dir": root / "output", "voices_dir": root / "voices"}
+    return Settings(**{**dirs, **overrides})
 
 
 def demo_model(base_dir: Path) -> Path:

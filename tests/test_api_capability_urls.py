@@ -10,9 +10,8 @@ from urllib.parse import urlsplit
 from fastapi.testclient import TestClient
 
 from f5vi.api.app import create_app
-from f5vi.config import Settings
 from f5vi.engine.synthesizer import Synthesizer
-from server_helpers import assert_error_shape, poll_until, write_voice
+from server_helpers import assert_error_shape, local_settings, poll_until, write_voice
 
 KEY = "s3cret-key"
 
@@ -23,10 +22,8 @@ def _path(url: str) -> str:
 
 
 def test_urls_carry_their_own_authorisation(tmp_path: Path, demo_synth: Synthesizer) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        output_dir=tmp_path / "output",
-        voices_dir=tmp_path / "voices",
+    settings = local_settings(
+        tmp_path,
         device="cpu",
         normalizer="none",
         api_key=KEY,

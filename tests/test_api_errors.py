@@ -13,17 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from f5vi.api.app import create_app
-from f5vi.api.errors import scrub
 from f5vi.config import Settings
 from f5vi.engine.errors import ModelLoadError
-from server_helpers import assert_error_shape, wav_bytes, write_voice
+from f5vi.errors import scrub
+from server_helpers import assert_error_shape, local_settings, wav_bytes, write_voice
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
-        data_dir=tmp_path / "data",
-        output_dir=tmp_path / "output",
-        voices_dir=tmp_path / "voices",
         queue_max=4,
         max_text_chars=500,
         max_upload_bytes=200_000,
@@ -31,7 +28,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         cleanup_interval_seconds=0,
     )
     values.update(overrides)
-    return Settings(**values)
+    return local_settings(tmp_path, **values)
 
 
 @pytest.fixture

@@ -10,16 +10,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from f5vi.api.app import create_app
-from f5vi.config import Settings
 from f5vi.engine.synthesizer import Synthesizer
-from server_helpers import assert_error_shape, poll_until, write_voice
+from server_helpers import assert_error_shape, local_settings, poll_until, write_voice
 
 
 def test_outputs_expire_and_confirmed_ones_sooner(tmp_path: Path, demo_synth: Synthesizer) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        output_dir=tmp_path / "output",
-        voices_dir=tmp_path / "voices",
+    settings = local_settings(
+        tmp_path,
         device="cpu",
         normalizer="none",
         output_ttl_seconds=4.0,

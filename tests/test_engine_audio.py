@@ -12,7 +12,6 @@ import pytest
 import soundfile as sf
 
 from f5vi.engine.audio import (
-    AUDIO_FORMATS,
     UnsupportedAudioFormatError,
     cross_fade_concat,
     encode_audio,
@@ -20,9 +19,9 @@ from f5vi.engine.audio import (
     prepare_reference,
     prepare_reference_file,
     resample,
-    supported_formats,
 )
 from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError
+from f5vi.formats import FORMATS, available_formats
 
 SR = 24_000
 SENTENCES = (
@@ -344,10 +343,10 @@ def test_equal_power_keeps_power_of_uncorrelated_noise():
 
 
 def test_this_libsndfile_writes_every_format():
-    assert set(supported_formats()) == set(AUDIO_FORMATS) == {"wav", "flac", "ogg", "opus", "mp3", "pcm"}
+    assert set(available_formats()) == set(FORMATS) == {"wav", "flac", "ogg", "opus", "mp3", "pcm"}
 
 
-@pytest.mark.parametrize("fmt", sorted(AUDIO_FORMATS))
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_encoded_audio_decodes_to_same_length_and_rate(fmt, utterances):
     wave = np.concatenate(utterances[:2])
     data = encode_audio(wave, SR, fmt)

@@ -27,31 +27,31 @@ from f5vi.jobs.errors import (
     UnknownJobError,
 )
 from f5vi.jobs.manager import JobManager
-from f5vi.jobs.models import Job, JobResult, TTSInput
+from f5vi.jobs.models import Job, JobResult
+from f5vi.jobs.requests import TTSInput, complete_request
+from f5vi.jobs.runtime import JobRuntime
 from f5vi.jobs.states import JobState
 from f5vi.storage import LocalOutputStorage, make_output_filename
 from f5vi.voices.errors import InvalidVoiceNameError, VoiceNotFoundError
 from f5vi.voices.library import VoiceLibrary
-from server_helpers import write_voice
+from server_helpers import local_settings, write_voice
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
-        data_dir=tmp_path / "data",
-        output_dir=tmp_path / "output",
-        voices_dir=tmp_path / "voices",
         queue_max=3,
         cleanup_interval_seconds=0,
     )
     values.update(overrides)
-    return Settings(**values)
+    return local_settings(tmp_path, **values)
 
 
-def make_manager(settings: Settings, clock: Callable[[], float] | None = None) -> JobManager:
+def make_runtime(settings: Settings, clock: Callable[[], float] | None = None) -> JobRuntime:
+    """The job system with no engine attached (still loading): jobs are accepted and stay queued."""
     settings.ensure_dirs()
     library = VoiceLibrary(settings.voices_dir, None, settings.max_reference_seconds)
     kwargs: dict[str, Any] = {"clock": clock} if clock else {}
-    return JobManager(settings, None, library, LocalOutputStorage(settings.output_dir), **kwargs)
+    return JobRuntime(settings, library, LocalOutputStorage(settings.output_dir), **kwargs)
 
 
 def run(tmp_path: Path, scenario: Callable[[JobManager], Awaitable[None]], **overrides: Any) -> None:
@@ -59,12 +59,8 @@ def run(tmp_path: Path, scenario: Callable[[JobManager], Awaitable[None]], **ove
     write_voice(settings.voices_dir, "v1")
 
     async def main() -> None:
-        manager = make_manager(settings)
-        await manager.start()
-        try:
-            await scenario(manager)
-        finally:
-            await manager.stop()
+        async with make_runtime(settings) as runtime:
+            await scenario(runtime.manager)
 
     asyncio.run(main())
 
@@ -81,10 +77,10 @@ def test_submit_persists_a_queued_job(tmp_path: Path) -> None:
         assert job.output_filename.startswith(job.id + "_") and job.output_filename.endswith(".flac")
         assert job.request.voice_id == "v1" and job.request.speed == 1.1 and job.request.seed == 5
         assert job.request.nfe_step == m.settings.nfe_step
-        assert m.get(job.id) == job
+        assert await m.get(job.id) == job
         assert m.store.get(job.id) is not None  # on disk, not only in memory
         assert m.queue_position(job.id) == 0
-        assert m.get("unknown") is None and m.get("../etc") is None
+        assert await m.get("unknown") is None and await m.get("../etc") is None
 
     run(tmp_path, scenario)
 
@@ -104,7 +100,7 @@ def test_client_job_id_is_validated_and_idempotent(tmp_path: Path) -> None:
         assert created and first.id == "client-1"
         again, created = await m.submit_or_get(tts(ref_name="v1.wav"), job_id="client-1")
         assert not created and again.id == "client-1"
-        assert len(m.queue) == 1
+        assert len(m.scheduler.queue) == 1
         with pytest.raises(JobConflictError):
             await m.submit(tts("another text"), job_id="client-1")
         for bad in ("../x", "a/b", "", "x" * 129, "-start", "tiếng", "a b", "a.b"):
@@ -133,21 +129,20 @@ def test_bad_requests_are_refused_before_queueing(tmp_path: Path) -> None:
             await m.submit(tts("a" * (m.settings.max_text_chars + 1)))
         with pytest.raises(InvalidParameterError):
             await m.submit(tts(format="exe"))
-        assert len(m.queue) == 0 and m.store.list() == []
+        assert len(m.scheduler.queue) == 0 and sum(m.store.counts().values()) == 0
 
     run(tmp_path, scenario)
 
 
 def test_queue_cap(tmp_path: Path) -> None:
     async def scenario(m: JobManager) -> None:
-        for i in range(3):
-            await m.submit(tts(f"job {i}"))
+        submitted = [await m.submit(tts(f"job {i}")) for i in range(3)]
         with pytest.raises(QueueFullError) as full:
             await m.submit(tts("one too many"))
         assert full.value.retry_after_seconds >= 1
-        assert len(m.store.list()) == 3
+        assert sum(m.store.counts().values()) == 3
         # a replay of an existing id is not a new job: allowed even when full
-        first = m.store.list()[0]
+        first = submitted[0]
         with pytest.raises(QueueFullError):
             await m.submit(tts("job 0"), job_id="fresh-id")
         again, created = await m.submit_or_get(tts("job 0"), job_id=first.id)
@@ -166,7 +161,7 @@ def test_cancel_queued_job(tmp_path: Path) -> None:
             assert cancelled.error_code == "cancelled"
             event = await updates.get(timeout=2)
             assert event.id == b.id and event.state is JobState.CANCELLED
-        assert m.queue.keys() == [a.id]
+        assert m.scheduler.queue.keys() == [a.id]
         assert m.store.get(b.id).state is JobState.CANCELLED  # type: ignore[union-attr]
         assert (await m.wait(b.id, timeout=1)).state is JobState.CANCELLED
         with pytest.raises(JobFinishedError):
@@ -197,10 +192,10 @@ def test_confirmation_rules(tmp_path: Path) -> None:
 def test_engine_failure_refuses_new_jobs_but_keeps_queued_ones(tmp_path: Path) -> None:
     async def scenario(m: JobManager) -> None:
         job = await m.submit(tts())
-        m.engine_failed("no model")
+        m.scheduler.failed("no model")
         with pytest.raises(ServiceUnavailableError):
             await m.submit(tts("later"))
-        assert m.get(job.id).state is JobState.QUEUED  # type: ignore[union-attr]
+        assert (await m.get(job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
 
     run(tmp_path, scenario)
 
@@ -210,22 +205,18 @@ def test_queued_jobs_survive_a_restart_in_order(tmp_path: Path) -> None:
     write_voice(settings.voices_dir, "v1")
 
     async def first_life() -> list[str]:
-        m = make_manager(settings)
-        await m.start()
-        ids = [(await m.submit(tts(f"text {i}"))).id for i in range(4)]
-        await m.cancel(ids[1])
-        await m.stop()
+        async with make_runtime(settings) as runtime:
+            m = runtime.manager
+            ids = [(await m.submit(tts(f"text {i}"))).id for i in range(4)]
+            await m.cancel(ids[1])
         return ids
 
     async def second_life(ids: list[str]) -> None:
-        m = make_manager(settings)
-        await m.start()
-        try:
-            assert m.queue.keys() == [ids[0], ids[2], ids[3]]
-            assert m.get(ids[1]).state is JobState.CANCELLED  # type: ignore[union-attr]
+        async with make_runtime(settings) as runtime:
+            m = runtime.manager
+            assert m.scheduler.queue.keys() == [ids[0], ids[2], ids[3]]
+            assert (await m.get(ids[1])).state is JobState.CANCELLED  # type: ignore[union-attr]
             assert [m.queue_position(i) for i in (ids[0], ids[2], ids[3])] == [0, 1, 2]
-        finally:
-            await m.stop()
 
     ids = asyncio.run(first_life())
     asyncio.run(second_life(ids))
@@ -241,7 +232,7 @@ def test_retention_removes_expired_outputs_and_keeps_fresh_ones(tmp_path: Path) 
         job = m.store.create(
             job_id=job_id,
             kind="tts",
-            request=m._build_request(tts(job_id), m.voices.resolve("v1")),
+            request=complete_request(tts(job_id), "v1", m.settings),
             output_filename=make_output_filename(job_id, "wav"),
             confirm_token="token-" + job_id,
         )
@@ -255,9 +246,8 @@ def test_retention_removes_expired_outputs_and_keeps_fresh_ones(tmp_path: Path) 
         return job
 
     async def scenario() -> None:
-        m = make_manager(settings, clock=lambda: now[0])
-        await m.start()
-        try:
+        async with make_runtime(settings, clock=lambda: now[0]) as runtime:
+            m = runtime.manager
             old, confirmed, fresh = (finish(m, name) for name in ("old", "confirmed", "fresh"))
             stray = m.storage.save("orphan_00000000.wav", b"x")
             now[0] += 500
@@ -267,12 +257,10 @@ def test_retention_removes_expired_outputs_and_keeps_fresh_ones(tmp_path: Path) 
             assert await m.cleanup_outputs() == 1
             assert not m.storage.exists(confirmed.output_filename)
             assert m.storage.exists(old.output_filename) and m.storage.exists(fresh.output_filename)
-            assert m.get(confirmed.id).output_deleted_at is not None  # type: ignore[union-attr]
+            assert (await m.get(confirmed.id)).output_deleted_at is not None  # type: ignore[union-attr]
             now[0] = fresh_finish + 1000  # everything past the 1000 s TTL, stray file is old too
             os.utime(m.storage.local_path(stray.filename), (now[0] - 2000, now[0] - 2000))  # type: ignore[arg-type]
             assert await m.cleanup_outputs() == 3
             assert list(m.storage.list_files()) == []
-        finally:
-            await m.stop()
 
     asyncio.run(scenario())

@@ -18,11 +18,13 @@ from f5vi.config import Settings
 from f5vi.engine.synthesizer import Synthesizer
 from f5vi.jobs.errors import JobFinishedError
 from f5vi.jobs.manager import JobManager
-from f5vi.jobs.models import Job, TTSInput
+from f5vi.jobs.models import Job
+from f5vi.jobs.requests import TTSInput
+from f5vi.jobs.runtime import JobRuntime
 from f5vi.jobs.states import JobState
 from f5vi.storage import LocalOutputStorage
 from f5vi.voices.library import VoiceLibrary
-from server_helpers import write_voice
+from server_helpers import local_settings, write_voice
 
 MEDIUM_TEXT = " ".join(["Hôm nay trời đẹp, chúng ta cùng nhau đi dạo."] * 2)
 LONG_TEXT = " ".join(["Hôm nay trời đẹp, chúng ta cùng nhau đi dạo trong công viên."] * 12)
@@ -30,22 +32,19 @@ LONG_TEXT = " ".join(["Hôm nay trời đẹp, chúng ta cùng nhau đi dạo tr
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
-        data_dir=tmp_path / "data",
-        output_dir=tmp_path / "output",
-        voices_dir=tmp_path / "voices",
         device="cpu",
         normalizer="none",
         cleanup_interval_seconds=0,
         progress_persist_seconds=0.2,
     )
     values.update(overrides)
-    return Settings(**values)
+    return local_settings(tmp_path, **values)
 
 
-def new_manager(settings: Settings, synth: Synthesizer | None) -> JobManager:
+def new_runtime(settings: Settings, synth: Synthesizer | None) -> JobRuntime:
     settings.ensure_dirs()
     library = VoiceLibrary(settings.voices_dir, None, settings.max_reference_seconds)
-    return JobManager(settings, synth, library, LocalOutputStorage(settings.output_dir))
+    return JobRuntime(settings, library, LocalOutputStorage(settings.output_dir), synthesizer=synth)
 
 
 def run(
@@ -55,12 +54,8 @@ def run(
     write_voice(settings.voices_dir, "v1")
 
     async def main() -> None:
-        manager = new_manager(settings, synth)
-        await manager.start()
-        try:
-            await asyncio.wait_for(scenario(manager), 120)
-        finally:
-            await manager.stop()
+        async with new_runtime(settings, synth) as runtime:
+            await asyncio.wait_for(scenario(runtime.manager), 120)
 
     asyncio.run(main())
 
@@ -124,7 +119,7 @@ def test_jobs_run_one_at_a_time_in_submission_order(tmp_path: Path, demo_synth: 
                 await m.submit(TTSInput(text=f"Câu số {i}.", ref_name="v1", nfe_step=8)) for i in range(3)
             ]
             # Other engine work shares the same FIFO: it runs only after the three jobs.
-            states_seen_by_call = await m.run_on_engine(lambda: [m.get(j.id).state for j in jobs])  # type: ignore[union-attr]
+            states_seen_by_call = await m.scheduler.run_call(lambda: [m.peek(j.id).state for j in jobs])  # type: ignore[union-attr]
             finals = [await m.wait(j.id, timeout=60) for j in jobs]
             recorder.cancel()
         assert all(f.state is JobState.SUCCEEDED for f in finals)
@@ -150,8 +145,8 @@ def test_cancel_a_running_job_stops_it_quickly(tmp_path: Path, demo_synth: Synth
     async def scenario(m: JobManager) -> None:
         long_job = await m.submit(TTSInput(text=LONG_TEXT, ref_name="v1", nfe_step=64))
         after = await m.submit(TTSInput(text="Câu sau.", ref_name="v1", nfe_step=8))
-        await wait_for(lambda: (m.get(long_job.id) or long_job).progress > 8)
-        running = m.get(long_job.id)
+        await wait_for(lambda: (m.peek(long_job.id) or long_job).progress > 8)
+        running = m.peek(long_job.id)
         assert running is not None and running.state is JobState.RUNNING
         started = time.monotonic()
         cancelled = await m.cancel(long_job.id, wait_seconds=10)
@@ -171,29 +166,28 @@ def test_graceful_stop_puts_the_running_job_back(tmp_path: Path, demo_synth: Syn
     write_voice(settings.voices_dir, "v1")
 
     async def first_life() -> str:
-        m = new_manager(settings, demo_synth)
-        await m.start()
+        runtime = new_runtime(settings, demo_synth)
+        await runtime.start()
+        m = runtime.manager
         job = await m.submit(TTSInput(text=MEDIUM_TEXT, ref_name="v1", nfe_step=16, seed=9))
-        await wait_for(lambda: (m.get(job.id) or job).progress > 8)
+        await wait_for(lambda: (m.peek(job.id) or job).progress > 8)
         started = time.monotonic()
-        await m.stop()
+        await runtime.stop()
         assert time.monotonic() - started < 10
         return job.id
 
     async def second_life(job_id: str) -> None:
-        m = new_manager(settings, demo_synth)
+        runtime = new_runtime(settings, demo_synth)
+        m = runtime.manager
         stored = m.store.open().get(job_id)
         m.store.close()
         assert stored is not None and stored.state is JobState.QUEUED and stored.attempts == 0
         assert stored.progress > 8  # progress is kept, not reset
-        await m.start()
-        try:
-            assert m.queue.keys() == [job_id]
+        async with runtime:
+            assert m.scheduler.queue.keys() == [job_id]
             done = await m.wait(job_id, timeout=60)
             assert done.state is JobState.SUCCEEDED and done.attempts == 1
             assert m.storage.exists(done.output_filename)
-        finally:
-            await m.stop()
 
     job_id = asyncio.run(first_life())
     asyncio.run(second_life(job_id))

@@ -1,4 +1,4 @@
-"""RunPodWorker in this process: S3 delivery through the SDK helper (against a local fake S3),
+"""RunPodWorker in this process: S3 delivery through the storage's bucket mirror (a local fake S3),
 cancellation, webhook bookkeeping across redeliveries, and start-up refusals.
 
 The worker is real (demo model, shipped voices, its own JobManager loop thread); the handler is
@@ -10,115 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import os
-import threading
 import time
-import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from f5vi.config import Settings
 from f5vi.runpod.handler import EXIT_CONFIG_ERROR, RunPodWorker, StartupError
+from local_http import FakeS3, LocalHTTPServer, QuietHandler
 
 REPO = Path(__file__).resolve().parents[1]
 VOICE = "vi_north_male"
 LONG_TEXT = " ".join(["hôm nay trời đẹp quá, chúng ta cùng nhau đi dạo công viên nhé."] * 12)
-
-
-# ------------------------------------------------------------------------------------ fake S3
-class FakeS3:
-    """Path-style S3 subset: PutObject, multipart upload, GetObject (signatures are not checked)."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, tuple[bytes, str | None]] = {}
-        self.requests: list[tuple[str, str, list[str], dict[str, str]]] = []
-        self._uploads: dict[str, dict[int, bytes]] = {}
-        self._content_types: dict[str, str | None] = {}
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _read(self) -> tuple[str, dict[str, list[str]], bytes]:
-                parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                query = parse_qs(parts.query, keep_blank_values=True)
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                fake.requests.append((self.command, parts.path, sorted(query), headers))
-                return parts.path, query, body
-
-            def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_PUT(self) -> None:
-                path, query, body = self._read()
-                if "uploadId" in query:
-                    fake._uploads[query["uploadId"][0]][int(query["partNumber"][0])] = body
-                else:
-                    fake.objects[path] = (body, self.headers.get("Content-Type"))
-                self._reply(200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
-
-            def do_POST(self) -> None:
-                path, query, _ = self._read()
-                bucket, key = path.lstrip("/").split("/", 1)
-                if "uploads" in query:
-                    upload_id = uuid.uuid4().hex
-                    fake._uploads[upload_id] = {}
-                    fake._content_types[upload_id] = self.headers.get("Content-Type")
-                    xml = (
-                        f"<InitiateMultipartUploadResult><Bucket>{bucket}</Bucket><Key>{key}</Key>"
-                        f"<UploadId>{upload_id}</UploadId></InitiateMultipartUploadResult>"
-                    )
-                else:
-                    upload_id = query["uploadId"][0]
-                    parts = fake._uploads.pop(upload_id)
-                    data = b"".join(parts[n] for n in sorted(parts))
-                    fake.objects[path] = (data, fake._content_types.pop(upload_id))
-                    xml = (
-                        f"<CompleteMultipartUploadResult><Bucket>{bucket}</Bucket><Key>{key}</Key>"
-                        '<ETag>"done"</ETag></CompleteMultipartUploadResult>'
-                    )
-                self._reply(200, xml.encode(), {"Content-Type": "application/xml"})
-
-            def do_GET(self) -> None:
-                path, query, _ = self._read()
-                if path in fake.objects and "X-Amz-Signature" in query:
-                    data, content_type = fake.objects[path]
-                    self._reply(200, data, {"Content-Type": content_type or "binary/octet-stream"})
-                else:
-                    self._reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def uploads_started(self) -> int:
-        return sum(
-            1
-            for method, _, query, _ in self.requests
-            if (method, query) in (("POST", ["uploads"]), ("PUT", []))
-        )
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class HookReceiver:
@@ -129,8 +37,8 @@ class HookReceiver:
         self.calls: list[dict[str, Any]] = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server method name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status = receiver.script.pop(0) if receiver.script else 200
                 receiver.calls.append({"json": json.loads(body), "status": status})
@@ -138,16 +46,11 @@ class HookReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self._http = LocalHTTPServer(Handler, "/hook")
+        self.url = self._http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.close()
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -281,7 +184,7 @@ def test_cancelling_the_handler_cancels_the_synthesis(
     asyncio.run(scenario())
     deadline = time.monotonic() + 30
     while True:
-        job = worker.manager.get("cancel-me")
+        job = worker.get_job("cancel-me")
         assert job is not None
         if job.is_terminal:
             break
@@ -303,7 +206,7 @@ def test_job_timeout_fails_with_a_clear_error(worker: RunPodWorker) -> None:
     assert error["code"] == "timeout" and "within 0.5 s" in error["message"]
     assert output["job_id"] == "slow-1"
     deadline = time.monotonic() + 30
-    while not (job := worker.manager.get("slow-1")) or not job.is_terminal:
+    while not (job := worker.get_job("slow-1")) or not job.is_terminal:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert job.state.value == "cancelled"

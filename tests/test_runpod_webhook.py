@@ -7,11 +7,9 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -25,6 +23,7 @@ from f5vi.runpod.webhook import (
     signature_header,
     verify_signature,
 )
+from local_http import LocalHTTPServer, QuietHandler
 
 SECRET = "s3cr3t-for-tests"
 PAYLOAD = {
@@ -53,8 +52,8 @@ class Receiver:
 def receiver() -> Iterator[Receiver]:
     state = Receiver(script=[200])
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
+    class Handler(QuietHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server method name
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             state.requests.append(
@@ -66,18 +65,9 @@ def receiver() -> Iterator[Receiver]:
             self.end_headers()
             self.wfile.write(b'{"ok": true}' if status < 300 else b'{"error": "nope"}')
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/api/runpod-webhook"
-    try:
+    with LocalHTTPServer(Handler, "/api/runpod-webhook") as server:
+        state.url = server.url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _config(url: str, **overrides: object) -> WebhookConfig:

@@ -14,19 +14,19 @@ import anyio.to_thread
 import numpy as np
 import pytest
 
-from f5vi.config import Settings
 from f5vi.engine.errors import SynthesisCancelled
 from f5vi.engine.synthesizer import Synthesizer
 from f5vi.jobs.manager import JobManager
-from f5vi.jobs.models import TTSInput
 from f5vi.jobs.queue import WorkItem
-from f5vi.jobs.streaming import StreamParams, StreamService
+from f5vi.jobs.requests import TTSInput
+from f5vi.jobs.runtime import JobRuntime
+from f5vi.jobs.streaming import StreamService
 from f5vi.logging_setup import JobIdFilter
 from f5vi.metrics import Metrics
 from f5vi.storage import LocalOutputStorage
 from f5vi.voices.library import VoiceLibrary
 from realtime_helpers import LONG_TEXT, SHORT_TEXT
-from server_helpers import write_voice
+from server_helpers import local_settings, write_voice
 
 VOICE = "v1"
 
@@ -35,37 +35,32 @@ def _run(
     tmp_path: Path,
     synth: Synthesizer,
     scenario: Callable[[JobManager, StreamService], Awaitable[None]],
-    **service_options: Any,
+    metrics: Metrics | None = None,
+    **overrides: Any,
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        output_dir=tmp_path / "output",
-        voices_dir=tmp_path / "voices",
+    settings = local_settings(
+        tmp_path,
         device="cpu",
         normalizer="none",
         cleanup_interval_seconds=0,
         nfe_step=4,
+        **overrides,
     )
     settings.ensure_dirs()
     write_voice(settings.voices_dir, VOICE)
 
     async def main() -> None:
         library = VoiceLibrary(settings.voices_dir, None, settings.max_reference_seconds)
-        manager = JobManager(settings, synth, library, LocalOutputStorage(settings.output_dir))
-        service = StreamService(manager, **service_options)
-        await manager.start()
-        try:
-            await asyncio.wait_for(scenario(manager, service), 120)
-        finally:
-            await service.close_all()
-            await manager.stop()
+        storage = LocalOutputStorage(settings.output_dir)
+        async with JobRuntime(settings, library, storage, synthesizer=synth, metrics=metrics) as runtime:
+            await asyncio.wait_for(scenario(runtime.manager, runtime.streams), 120)
 
     asyncio.run(main())
 
 
 async def _idle(manager: JobManager, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while manager.current is not None or len(manager.queue):
+    while manager.scheduler.current is not None or len(manager.scheduler.queue):
         assert time.monotonic() < deadline, "the engine did not become idle"
         await asyncio.sleep(0.02)
 
@@ -74,7 +69,7 @@ def test_a_reader_that_stalls_is_cut_off_and_frees_the_engine(
     tmp_path: Path, demo_synth: Synthesizer
 ) -> None:
     async def scenario(manager: JobManager, service: StreamService) -> None:
-        stream = await service.open(StreamParams(text=LONG_TEXT, voice=VOICE))
+        stream = await service.open(TTSInput(text=LONG_TEXT, ref_name=VOICE))
         # Nobody reads: one piece fits in the buffer, the engine thread then waits for room...
         started = time.monotonic()
         await _idle(manager)
@@ -89,14 +84,14 @@ def test_a_reader_that_stalls_is_cut_off_and_frees_the_engine(
             await stream.get()
         await stream.aclose()
 
-    _run(tmp_path, demo_synth, scenario, max_buffered=1, stall_timeout=1.0)
+    _run(tmp_path, demo_synth, scenario, stream_buffer_pieces=1, stream_stall_timeout_seconds=1.0)
 
 
 def test_a_stream_closed_while_queued_never_runs(tmp_path: Path, demo_synth: Synthesizer) -> None:
     async def scenario(manager: JobManager, service: StreamService) -> None:
         job = await manager.submit(TTSInput(text=SHORT_TEXT, ref_name=VOICE))
-        stream = await service.open(StreamParams(text=LONG_TEXT, voice=VOICE))
-        assert manager.queue_position(stream.id) is not None or manager.current is not None
+        stream = await service.open(TTSInput(text=LONG_TEXT, ref_name=VOICE))
+        assert manager.queue_position(stream.id) is not None or manager.scheduler.current is not None
         await stream.aclose()
         assert (await manager.wait(job.id, timeout=60)).state.value == "succeeded"
         await _idle(manager)
@@ -110,11 +105,9 @@ def test_streamed_pieces_add_up_to_the_one_shot_audio(tmp_path: Path, demo_synth
     metrics = Metrics()
 
     async def scenario(manager: JobManager, service: StreamService) -> None:
-        stream = await service.open(StreamParams(text=LONG_TEXT, voice=VOICE, seed=3, label="test"))
+        stream = await service.open(TTSInput(text=LONG_TEXT, ref_name=VOICE, seed=3), label="test")
         pieces = [piece async for piece in stream]
-        whole = await service.open(
-            StreamParams(text=LONG_TEXT, voice=VOICE, seed=3, whole=True, label="test")
-        )
+        whole = await service.open(TTSInput(text=LONG_TEXT, ref_name=VOICE, seed=3), whole=True, label="test")
         one = [piece async for piece in whole]
         assert len(pieces) >= 3 and len(one) == 1
         streamed = np.concatenate(pieces)
@@ -151,8 +144,8 @@ def test_log_lines_of_an_engine_turn_carry_its_id(tmp_path: Path, demo_synth: Sy
             await anyio.to_thread.run_sync(probe_logger.info, "working in a thread")
             done.set()
 
-        manager.register_handler("probe", probe)
-        manager.enqueue_work(WorkItem(kind="probe", key="job_probe_1"))
+        manager.scheduler.register("probe", probe)
+        manager.scheduler.enqueue(WorkItem(kind="probe", key="job_probe_1"))
         await asyncio.wait_for(done.wait(), 30)
         probe_logger.info("outside any turn")
 

@@ -23,21 +23,21 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
     from f5vi.cli_synth import synthesize_to_file
+    from f5vi.jobs.requests import TTSInput
 
     if args.model:
         settings.model = args.model
     if args.vocoder:
         settings.vocoder = args.vocoder
-    report = synthesize_to_file(
-        settings,
+    params = TTSInput(
         text=args.text if args.text is not None else Path(args.text_file).read_text(encoding="utf-8"),
-        voice=args.voice,
-        out=Path(args.out),
+        ref_name=args.voice,
         speed=args.speed,
         nfe_step=args.nfe_step,
         seed=args.seed,
-        audio_format=args.format,
+        format=args.format or "",
     )
+    report = synthesize_to_file(settings, params, Path(args.out))
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 

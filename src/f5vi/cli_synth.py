@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,48 +11,37 @@ from f5vi.config import Settings
 from f5vi.engine.asr import Transcriber
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.synthesizer import Synthesizer
-from f5vi.engine.types import ReferenceVoice, SynthesisRequest
-from f5vi.voices.library import VoiceLibrary
+from f5vi.engine.validation import validate_request
+from f5vi.jobs.requests import TTSInput, check_format, complete_request, synthesis_request
+from f5vi.voices.library import Voice, VoiceLibrary
 
 
-def _reference_for(voice: str, settings: Settings) -> ReferenceVoice:
+def _voice_for(voice: str, settings: Settings) -> Voice:
     """A voice id from the library, or a path to an audio file (its ``.txt`` beside it, or transcribed)."""
     path = Path(voice)
     directory, name = (
         (path.parent, path.name) if path.suffix and path.is_file() else (settings.voices_dir, voice)
     )
     library = VoiceLibrary(directory, Transcriber(settings.asr_model), settings.max_reference_seconds)
-    return library.ensure_transcript(library.resolve(name)).to_reference()
+    return library.ensure_transcript(library.resolve(name))
 
 
-def synthesize_to_file(
-    settings: Settings,
-    *,
-    text: str,
-    voice: str,
-    out: Path,
-    speed: float | None = None,
-    nfe_step: int | None = None,
-    seed: int | None = None,
-    audio_format: str | None = None,
-) -> dict[str, Any]:
-    """Load the engine, synthesise ``text`` with ``voice`` and write ``out``; returns a report."""
+def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[str, Any]:
+    """Load the engine, synthesise ``params`` and write ``out``; returns a report.
+
+    ``params.ref_name`` is a voice id of the library or a path to an audio file; ``params.format``
+    empty means: from the file name's extension.
+    """
     started = time.perf_counter()
+    fmt = params.format or (out.suffix.lstrip(".").lower() or "wav")
+    params = replace(params, format=fmt)
+    voice = _voice_for(params.ref_name, settings)
+    request = synthesis_request(complete_request(params, voice.id, settings), voice)
+    validate_request(request, settings.max_text_chars)
+    check_format(fmt)
     synthesizer = Synthesizer.from_settings(settings)
     loaded = time.perf_counter()
-    request = SynthesisRequest(
-        text=text,
-        reference=_reference_for(voice, settings),
-        speed=settings.speed if speed is None else speed,
-        nfe_step=settings.nfe_step if nfe_step is None else nfe_step,
-        cfg_strength=settings.cfg_strength,
-        sway_sampling_coef=settings.sway_sampling_coef,
-        ode_method=settings.ode_method,
-        seed=seed,
-        cross_fade_seconds=settings.cross_fade_seconds,
-    )
     result = synthesizer.synthesize(request)
-    fmt = audio_format or (out.suffix.lstrip(".").lower() or "wav")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(encode_audio(result.audio, result.sample_rate, fmt))
     return {

@@ -90,6 +90,20 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 20 * 1024 * 1024
     max_request_bytes: int = 25 * 1024 * 1024
 
+    # --- streams (WebSocket, OpenAI streaming) ---------------------------------------------------------
+    stream_buffer_pieces: int = Field(
+        4, description="Audio pieces a stream holds for a slow reader before synthesis waits (backpressure)."
+    )
+    stream_stall_timeout_seconds: float = Field(
+        60.0, description="A stream whose reader takes nothing for this long is cancelled (frees the engine)."
+    )
+
+    shutdown_grace_seconds: float = Field(
+        8.0,
+        description="On SIGTERM: how long the running job may take to reach its next ODE step (it is "
+        "re-queued) and clients to take their last frame, before the process exits anyway.",
+    )
+
     # --- jobs -----------------------------------------------------------------------------------------
     job_max_attempts: int = Field(
         2, description="Starts of one job before a restart that interrupts it marks it failed (1 retry)."
@@ -114,8 +128,33 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(30.0, description="Per-attempt timeout of a webhook POST.")
     s3_prefix: str = Field("f5vi", description="Key prefix of uploaded results in the bucket.")
+    s3_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("F5VI_S3_ENDPOINT_URL", "BUCKET_ENDPOINT_URL"),
+        description="S3-compatible endpoint (env F5VI_S3_ENDPOINT_URL, or RunPod's BUCKET_ENDPOINT_URL).",
+    )
+    s3_access_key_id: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("F5VI_S3_ACCESS_KEY_ID", "BUCKET_ACCESS_KEY_ID")
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("F5VI_S3_SECRET_ACCESS_KEY", "BUCKET_SECRET_ACCESS_KEY")
+    )
+    s3_url_ttl_seconds: float = Field(
+        7 * 24 * 3600.0, description="Validity of presigned download URLs (S3 allows at most 7 days)."
+    )
     runpod_serve_http: bool = Field(
         True, description="RunPod worker: also serve the HTTP app (downloads, confirmation) on `port`."
+    )
+    runpod_pod_id: str | None = Field(
+        None,
+        validation_alias=AliasChoices("F5VI_RUNPOD_POD_ID", "RUNPOD_POD_ID"),
+        description="Set by RunPod: links go through this pod's proxy unless public_base_url is set.",
+    )
+    runpod_progress_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("F5VI_RUNPOD_PROGRESS_URL", "RUNPOD_WEBHOOK_POST_OUTPUT"),
+        description="Set by RunPod (RUNPOD_WEBHOOK_POST_OUTPUT): where the SDK posts progress; unset, "
+        "progress is only logged.",
     )
     runpod_job_timeout_seconds: float = Field(
         3600.0, description="RunPod worker: give up waiting for a job after this long (it is cancelled)."

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from f5vi.jobs.scheduler import EngineStatus
 from f5vi.jobs.states import JobState
 
 if TYPE_CHECKING:
@@ -126,10 +127,11 @@ class Metrics:
         counts = await manager.counts()
         for state in JobState:
             self.jobs.labels(state.value).set(counts.get(state, 0))
-        self.queue_depth.set(len(manager.queue))
-        self.engine_busy.set(1 if manager.current is not None else 0)
-        self.engine_ready.set(1 if manager.engine_status == "ready" else 0)
-        synth = manager.synthesizer
+        engine = manager.scheduler
+        self.queue_depth.set(len(engine.queue))
+        self.engine_busy.set(1 if engine.current is not None else 0)
+        self.engine_ready.set(1 if engine.status is EngineStatus.READY else 0)
+        synth = engine.synthesizer
         on_gpu = synth is not None and synth.device.type == "cuda"
         self.gpu_available.set(1 if on_gpu else 0)
         if on_gpu and synth is not None:

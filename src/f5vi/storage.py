@@ -2,30 +2,48 @@
 
 File names are made here from the job id and a random tag (``<job_id>_<8 hex>.<ext>``), never from
 user text, and every name coming back from a client is checked against the same pattern before it
-touches the file system. :class:`OutputStorage` is the interface the job system uses; the local
-directory is the default backend, an S3-compatible one can implement the same methods (and return
-a presigned ``public_url`` instead of a ``local_path``).
+touches the file system. :class:`OutputStorage` is the interface the job system uses:
+
+- :class:`LocalOutputStorage`: a directory; the server (HTTP API or RunPod worker) serves the files.
+- :class:`BucketMirroredStorage`: the same directory, and every saved file is also uploaded to an
+  S3-compatible bucket; :class:`StoredFile` then carries a presigned URL, which the job result keeps,
+  ``GET /output`` redirects to and the RunPod worker returns. A failed upload is logged and the local
+  copy serves instead (the job does not fail because the bucket is unreachable).
+
+:func:`output_storage` picks the backend from :class:`~f5vi.config.Settings`, for both front doors.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from f5vi.errors import F5viError
+
+if TYPE_CHECKING:
+    from f5vi.config import Settings
+
+logger = logging.getLogger(__name__)
 
 SAFE_FILENAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,200}\.[a-z0-9]{1,5}$"
 _SAFE_FILENAME_RE = re.compile(SAFE_FILENAME_PATTERN)
 _PARTIAL_PREFIX = ".partial-"
 
 
-class InvalidFilenameError(ValueError):
+class InvalidFilenameError(F5viError, ValueError, code="invalid_filename", http_status=400):
     """A name that this storage would never have produced (path parts, odd characters, ...)."""
+
+    def __init__(self, message: str = "invalid file name") -> None:
+        super().__init__(message)
 
 
 def is_safe_filename(name: str) -> bool:
@@ -49,6 +67,9 @@ class StoredFile:
     filename: str
     size_bytes: int
     modified_at: float
+    remote_url: str | None = None
+    """A presigned URL of the uploaded copy (bucket backends only)."""
+    remote_url_expires_at: float | None = None
 
 
 class OutputStorage(ABC):
@@ -68,10 +89,6 @@ class OutputStorage(ABC):
     @abstractmethod
     def local_path(self, filename: str) -> Path | None:
         """A local file to serve for ``filename``, or None if this backend has no such file."""
-
-    def public_url(self, filename: str) -> str | None:
-        """A URL the client can fetch directly (object storage); None: the API serves the file."""
-        return None
 
     @abstractmethod
     def list_files(self) -> Iterator[StoredFile]:
@@ -160,3 +177,106 @@ class LocalOutputStorage(OutputStorage):
                         os.unlink(entry.path)
                         removed += 1
         return removed
+
+
+class StorageConfigError(F5viError, code="storage_misconfigured"):
+    """The bucket settings are incomplete (the server refuses to start rather than lose uploads)."""
+
+
+@dataclass(frozen=True)
+class BucketSettings:
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    bucket: str
+    prefix: str
+    url_ttl_seconds: int
+
+
+class BucketMirroredStorage(LocalOutputStorage):
+    """Local files, each also uploaded to an S3-compatible bucket when it is saved."""
+
+    def __init__(self, root: Path, bucket: BucketSettings) -> None:
+        super().__init__(root)
+        self.bucket = bucket
+        self._client: Any = None
+
+    def key(self, filename: str) -> str:
+        return f"{self.bucket.prefix.strip('/')}/{filename}" if self.bucket.prefix.strip("/") else filename
+
+    def save(self, filename: str, data: bytes) -> StoredFile:
+        stored = super().save(filename, data)
+        try:
+            url = self._upload(filename)
+        except Exception as exc:  # the local copy still serves; the job does not fail for this
+            logger.error("upload of %s to the bucket failed (%s); serving it locally", filename, exc)
+            return stored
+        expires = time.time() + self.bucket.url_ttl_seconds
+        return replace(stored, remote_url=url, remote_url_expires_at=expires)
+
+    def _upload(self, filename: str) -> str:
+        from f5vi.formats import FORMATS
+
+        client = self._s3()
+        key = self.key(filename)
+        fmt = FORMATS.get(filename.rsplit(".", 1)[-1])
+        extra = {"ContentType": fmt.media_type} if fmt is not None else {}
+        client.upload_file(str(self._path(filename)), self.bucket.bucket, key, ExtraArgs=extra)
+        return str(
+            client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket.bucket, "Key": key},
+                ExpiresIn=self.bucket.url_ttl_seconds,
+            )
+        )
+
+    def _s3(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            self._client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=self.bucket.endpoint_url,
+                aws_access_key_id=self.bucket.access_key_id,
+                aws_secret_access_key=self.bucket.secret_access_key,
+                config=Config(signature_version="s3v4", retries={"max_attempts": 3, "mode": "standard"}),
+            )
+        return self._client
+
+
+def bucket_settings(settings: Settings) -> BucketSettings | None:
+    """The bucket to mirror outputs to, None without one; half a configuration is an error."""
+    endpoint = settings.s3_endpoint_url
+    if not (settings.s3_bucket or endpoint):
+        return None
+    secrets_ = {
+        "BUCKET_ENDPOINT_URL (F5VI_S3_ENDPOINT_URL)": endpoint,
+        "BUCKET_ACCESS_KEY_ID (F5VI_S3_ACCESS_KEY_ID)": settings.s3_access_key_id,
+        "BUCKET_SECRET_ACCESS_KEY (F5VI_S3_SECRET_ACCESS_KEY)": settings.s3_secret_access_key,
+    }
+    missing = [name for name, value in secrets_.items() if not value]
+    if missing:
+        raise StorageConfigError(
+            "S3 delivery is configured (F5VI_S3_BUCKET or BUCKET_ENDPOINT_URL) but "
+            + ", ".join(missing)
+            + " is not set; set all three or neither"
+        )
+    assert endpoint and settings.s3_access_key_id and settings.s3_secret_access_key
+    return BucketSettings(
+        endpoint_url=endpoint,
+        access_key_id=settings.s3_access_key_id.get_secret_value(),
+        secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+        # The RunPod SDK's convention when no bucket is named: one bucket per month ("MM-YY").
+        bucket=settings.s3_bucket or time.strftime("%m-%y"),
+        prefix=settings.s3_prefix,
+        url_ttl_seconds=int(settings.s3_url_ttl_seconds),
+    )
+
+
+def output_storage(settings: Settings) -> OutputStorage:
+    """The backend ``settings`` ask for: the output directory, mirrored to a bucket if configured."""
+    bucket = bucket_settings(settings)
+    if bucket is None:
+        return LocalOutputStorage(settings.output_dir)
+    return BucketMirroredStorage(settings.output_dir, bucket)

@@ -1,9 +1,10 @@
 """The FastAPI application: ``create_app(settings)``.
 
-The lifespan builds the voice library, output storage and :class:`~f5vi.jobs.manager.JobManager`,
-starts the manager (which resumes jobs from the database) and loads the engine in a worker thread:
-the server answers at once (``/health`` says ``loading``, 503) and queued jobs run as soon as the
-model is ready. On shutdown the running job is interrupted and stays queued for the next start.
+The lifespan builds the voice library, output storage and the job system
+(:class:`~f5vi.jobs.runtime.JobRuntime`), starts it (jobs resume from the database) and loads the
+engine in a worker thread: the server answers at once (``/health`` says ``loading``, 503) and queued
+jobs run as soon as the model is ready. On shutdown the running job is interrupted and stays queued
+for the next start.
 """
 
 from __future__ import annotations
@@ -21,14 +22,28 @@ from fastapi.routing import APIRoute
 from f5vi import __version__
 from f5vi.api.auth import ApiKeyMiddleware
 from f5vi.api.docs import install_offline_docs
-from f5vi.api.engine_loader import load_synthesizer
-from f5vi.api.errors import install_error_handlers, scrub
+from f5vi.api.errors import install_error_handlers
 from f5vi.api.limits import BodyLimitMiddleware
-from f5vi.api.realtime import install_realtime, realtime_services
-from f5vi.api.routers import admin, downloads, health, output, status, tts, voices
+from f5vi.api.routers import (
+    admin,
+    downloads,
+    events,
+    health,
+    metrics,
+    openai_speech,
+    output,
+    status,
+    stream_ws,
+    tts,
+    voices,
+)
 from f5vi.config import Settings
-from f5vi.jobs.manager import JobManager
-from f5vi.storage import LocalOutputStorage
+from f5vi.engine.loading import load_synthesizer
+from f5vi.errors import scrub
+from f5vi.jobs.runtime import JobRuntime
+from f5vi.jobs.scheduler import EngineScheduler
+from f5vi.metrics import Metrics
+from f5vi.storage import output_storage
 from f5vi.voices.library import VoiceLibrary
 
 if TYPE_CHECKING:
@@ -37,6 +52,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EngineLoader = Callable[[Settings], "Synthesizer"]
+
+ROUTER_MODULES = (
+    health,
+    status,
+    voices,
+    tts,
+    output,
+    downloads,
+    admin,
+    openai_speech,
+    events,
+    metrics,
+    stream_ws,
+)
 
 DESCRIPTION = """\
 Vietnamese text-to-speech (F5-TTS) with zero-shot voice cloning.
@@ -65,7 +94,7 @@ def create_app(
     engine_loader: EngineLoader | None = None,
 ) -> FastAPI:
     """Build the app. ``synthesizer``: use this loaded engine; otherwise the lifespan loads one
-    (``engine_loader``, default :func:`~f5vi.api.engine_loader.load_synthesizer`)."""
+    (``engine_loader``, default :func:`~f5vi.engine.loading.load_synthesizer`)."""
     settings = settings or Settings()
 
     def default_loader(s: Settings) -> Synthesizer:
@@ -76,7 +105,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
-        storage = LocalOutputStorage(settings.output_dir)
+        storage = output_storage(settings)
         library = VoiceLibrary(
             settings.voices_dir,
             None,
@@ -84,25 +113,32 @@ def create_app(
             target_rms=settings.target_rms,
             max_upload_bytes=settings.max_upload_bytes,
         )
-        manager = JobManager(settings, synthesizer, library, storage)
+        app_metrics: Metrics = app.state.metrics
+        runtime = JobRuntime(settings, library, storage, synthesizer=synthesizer, metrics=app_metrics)
         app.state.storage = storage
         app.state.voices = library
-        app.state.manager = manager
-        await manager.start()
+        app.state.runtime = runtime
+        app.state.engine = runtime.scheduler
+        app.state.manager = runtime.manager
+        app.state.streams = runtime.streams
+        await runtime.start()
         loading: asyncio.Task[None] | None = None
         if synthesizer is None:
-            loading = asyncio.create_task(_load_engine(manager, library, settings, loader), name="f5vi-load")
+            loading = asyncio.create_task(
+                _load_engine(runtime.scheduler, library, settings, loader), name="f5vi-load"
+            )
         else:
             _attach_transcriber(library, settings, synthesizer)
+        watcher = app_metrics.watch(runtime.manager)
         try:
-            async with realtime_services(app, manager):
-                yield
+            yield
         finally:
-            if loading is not None and not loading.done():
-                loading.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loading
-            await manager.stop()
+            for task in (loading, watcher):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            await runtime.stop()
 
     app = FastAPI(
         title="f5vi",
@@ -115,10 +151,10 @@ def create_app(
     )
     install_offline_docs(app)
     app.state.settings = settings
+    app.state.metrics = Metrics()  # per app: tests build several apps in one process
     install_error_handlers(app)
-    for module in (health, status, voices, tts, output, downloads, admin):
+    for module in ROUTER_MODULES:
         app.include_router(module.router)
-    install_realtime(app)  # /v1/audio/speech, WS /tts/stream, SSE progress, /metrics
 
     json_limit = json_body_limit(settings)
 
@@ -132,7 +168,7 @@ def create_app(
 
 
 async def _load_engine(
-    manager: JobManager, library: VoiceLibrary, settings: Settings, loader: EngineLoader
+    engine: EngineScheduler, library: VoiceLibrary, settings: Settings, loader: EngineLoader
 ) -> None:
     try:
         synth = await anyio.to_thread.run_sync(loader, settings, abandon_on_cancel=True)
@@ -140,10 +176,10 @@ async def _load_engine(
         raise
     except Exception as exc:
         logger.exception("the synthesis engine failed to load")
-        manager.engine_failed(scrub(f"{type(exc).__name__}: {exc}"))
+        engine.failed(scrub(f"{type(exc).__name__}: {exc}"))
         return
     _attach_transcriber(library, settings, synth)
-    manager.attach_engine(synth)
+    engine.attach(synth)
     info = synth.info
     logger.info(
         "engine ready: model=%s arch=%s demo=%s device=%s dtype=%s",

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from f5vi.api.errors import error_response
+from f5vi.api.errors import ApiError
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -67,12 +67,12 @@ class ApiKeyMiddleware:
                 scope.setdefault("state", {})[TOKEN_AUTH_STATE] = True
                 await self.app(scope, receive, send)
                 return
-            response = error_response(
+            response = ApiError(
                 401,
                 "unauthorized",
                 "missing or invalid API key: send 'Authorization: Bearer <key>'",
                 headers={"WWW-Authenticate": 'Bearer realm="f5vi"'},
-            )
+            ).response()
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

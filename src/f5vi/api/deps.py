@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from f5vi.config import Settings
 from f5vi.jobs.manager import JobManager
+from f5vi.jobs.scheduler import EngineScheduler
+from f5vi.jobs.streaming import StreamService
+from f5vi.metrics import Metrics
 from f5vi.storage import OutputStorage
 from f5vi.voices.library import VoiceLibrary
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def _app_state(name: str) -> Callable[[Request], Any]:
+    def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    get.__name__ = f"get_{name}"
+    return get
 
 
-def get_manager(request: Request) -> JobManager:
-    return request.app.state.manager
-
-
-def get_voices(request: Request) -> VoiceLibrary:
-    return request.app.state.voices
-
-
-def get_storage(request: Request) -> OutputStorage:
-    return request.app.state.storage
+def get_stopping(request: Request) -> asyncio.Event:
+    """Set once the server drains (SIGTERM): long-lived responses send their last frame and end."""
+    return request.app.state.runtime.stopping
 
 
 def get_base_url(request: Request) -> str:
@@ -34,8 +36,12 @@ def get_base_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-ManagerDep = Annotated[JobManager, Depends(get_manager)]
-VoicesDep = Annotated[VoiceLibrary, Depends(get_voices)]
-StorageDep = Annotated[OutputStorage, Depends(get_storage)]
+SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
+EngineDep = Annotated[EngineScheduler, Depends(_app_state("engine"))]
+ManagerDep = Annotated[JobManager, Depends(_app_state("manager"))]
+StreamsDep = Annotated[StreamService, Depends(_app_state("streams"))]
+VoicesDep = Annotated[VoiceLibrary, Depends(_app_state("voices"))]
+StorageDep = Annotated[OutputStorage, Depends(_app_state("storage"))]
+MetricsDep = Annotated[Metrics, Depends(_app_state("metrics"))]
+StoppingDep = Annotated[asyncio.Event, Depends(get_stopping)]
 BaseUrlDep = Annotated[str, Depends(get_base_url)]

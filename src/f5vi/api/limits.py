@@ -13,7 +13,7 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from f5vi.api.errors import error_response
+from f5vi.api.errors import ApiError
 
 
 class RequestTooLargeError(HTTPException):
@@ -39,14 +39,14 @@ class BodyLimitMiddleware:
                 try:
                     declared = int(value)
                 except ValueError:
-                    response = error_response(400, "bad_request", "invalid Content-Length header")
+                    response = ApiError(400, "bad_request", "invalid Content-Length header").response()
                     await response(scope, receive, send)
                     return
                 break
         if declared is not None and declared > limit:
-            response = error_response(
+            response = ApiError(
                 413, "payload_too_large", f"request body is too large (limit {limit} bytes)"
-            )
+            ).response()
             await response(scope, receive, send)
             return
 

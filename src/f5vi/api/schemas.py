@@ -9,12 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from f5vi.jobs.models import JOB_ID_PATTERN, TTSInput
-
-AudioFormatName = Literal["wav", "flac", "mp3", "ogg", "opus", "pcm"]
-Stage = str
+from pydantic import BaseModel, Field
 
 
 # ---------------------------------------------------------------------------------------- errors
@@ -120,52 +115,6 @@ class VoiceDeleted(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------- tts
-class TTSRequest(BaseModel):
-    """Submit text for synthesis. Unknown fields are ignored (older clients send extras)."""
-
-    model_config = ConfigDict(
-        extra="ignore",
-        json_schema_extra={
-            "examples": [{"text": "Xin chào, tôi là trợ lý ảo.", "ref_name": "vi_north_male", "speed": 0.9}]
-        },
-    )
-
-    text: str = Field(min_length=1, description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
-    ref_name: str = Field(
-        min_length=1,
-        max_length=256,
-        description="Reference voice: `3_Nu`, `3_Nu.wav`, `sample/3_Nu.wav` or `voice:3_Nu`.",
-    )
-    speed: float | None = Field(None, ge=0.3, le=2.0, description="Speaking rate; default 0.9.")
-    job_id: str | None = Field(
-        None,
-        pattern=JOB_ID_PATTERN,
-        description="Optional client id (letters, digits, `_`, `-`; <= 128). Resubmitting the same id "
-        "with the same request returns the existing job; with a different request: 409.",
-    )
-    nfe_step: int | None = Field(None, ge=1, le=128, description="ODE steps; default 32.")
-    seed: int | None = Field(None, ge=0, lt=2**32, description="Random seed; chosen and reported if omitted.")
-    format: AudioFormatName = Field("wav", description="Output format; wav is 16-bit PCM mono 24 kHz.")
-
-    @field_validator("text")
-    @classmethod
-    def _text_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text is empty")
-        return value
-
-    def to_input(self) -> TTSInput:
-        """The job manager's input (the same for the HTTP API and the RunPod worker)."""
-        return TTSInput(
-            text=self.text,
-            ref_name=self.ref_name,
-            speed=self.speed,
-            nfe_step=self.nfe_step,
-            seed=self.seed,
-            format=self.format,
-        )
-
-
 class JobErrorInfo(BaseModel):
     code: str
     message: str

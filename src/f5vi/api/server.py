@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 
 from f5vi.api.app import create_app
 from f5vi.config import Settings
 from f5vi.logging_setup import uvicorn_log_config
 
 logger = logging.getLogger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn, but SIGTERM/SIGINT first drains the job system, then uvicorn closes connections.
+
+    uvicorn's own order is: stop listening, wait for open connections (up to the graceful timeout),
+    then run the app's shutdown. A connected SSE or WebSocket client would hold that wait open while
+    the engine kept working through the queue. Starting the drain from the signal makes those
+    connections end at once (last event / close frame) and puts the running job back in the queue.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        runtime = getattr(self._app.state, "runtime", None)
+        if runtime is not None and self._loop is not None and not self.should_exit:
+            logger.info("signal %d: draining (running job back to the queue, streams closed)", sig)
+            self._loop.call_soon_threadsafe(runtime.begin_shutdown)
+        super().handle_exit(sig, frame)
 
 
 def run(settings: Settings, demo_fallback: bool = False) -> None:
@@ -28,12 +57,13 @@ def run(settings: Settings, demo_fallback: bool = False) -> None:
         settings.model,
         ", demo fallback on" if demo_fallback else "",
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         log_config=uvicorn_log_config(settings),
         server_header=False,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
+    DrainingServer(config, app).run()

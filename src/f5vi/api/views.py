@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from dataclasses import asdict
 
-from f5vi.api.errors import scrub
 from f5vi.api.schemas import JobErrorInfo, JobResultInfo, JobView
 from f5vi.config import Settings
+from f5vi.errors import scrub
+from f5vi.jobs.links import confirmation_url, expires_at, output_url, progress_url
 from f5vi.jobs.manager import JobManager
 from f5vi.jobs.models import Job
 from f5vi.jobs.states import JobState
-
-
-def output_url(base_url: str, job: Job, filename: str) -> str:
-    """Download link carrying the job's secret token, so it works without the API key (webhooks)."""
-    return f"{base_url}/output/{quote(filename)}?token={quote(job.confirm_token)}"
-
-
-def progress_url(base_url: str, job_id: str) -> str:
-    return f"{base_url}/tts/progress/{quote(job_id)}"
-
-
-def confirmation_url(base_url: str, job: Job) -> str:
-    return f"{base_url}/confirm-download/{quote(job.id)}?token={quote(job.confirm_token)}"
-
-
-def check_url(base_url: str, job_id: str) -> str:
-    return f"{base_url}/check-download/{quote(job_id)}"
-
-
-def expires_at(job: Job, settings: Settings) -> float | None:
-    if job.state is not JobState.SUCCEEDED or job.finished_at is None:
-        return None
-    when = job.finished_at + settings.output_ttl_seconds
-    if job.confirmed_at is not None:
-        when = min(when, job.confirmed_at + settings.confirmed_output_ttl_seconds)
-    return when
 
 
 def _extra(job: Job, queue_position: int | None) -> str | None:
@@ -52,6 +27,26 @@ def _extra(job: Job, queue_position: int | None) -> str | None:
     return job.state.value
 
 
+def _result_info(job: Job, settings: Settings, base_url: str) -> JobResultInfo:
+    """The stored result (fields of the same name) plus links, seed names and expiry."""
+    result = job.result
+    assert result is not None
+    url = output_url(base_url, job, result.filename)
+    return JobResultInfo.model_validate(
+        {
+            **asdict(result),
+            "wav_url": url,
+            "download_url": url,
+            "confirmation_url": confirmation_url(base_url, job),
+            "sample_used": job.request.voice_id,
+            "text_ref": result.reference_text,
+            "warnings": [scrub(w) for w in result.warnings],
+            "output_available": job.output_deleted_at is None,
+            "expires_at": expires_at(job, settings),
+        }
+    )
+
+
 def job_view(job: Job, manager: JobManager, settings: Settings, base_url: str) -> JobView:
     position = manager.queue_position(job.id) if job.state is JobState.QUEUED else None
     if job.state is JobState.QUEUED:
@@ -62,28 +57,7 @@ def job_view(job: Job, manager: JobManager, settings: Settings, base_url: str) -
         eta = None
     result = None
     if job.state is JobState.SUCCEEDED and job.result is not None:
-        r = job.result
-        url = output_url(base_url, job, r.filename)
-        result = JobResultInfo(
-            filename=r.filename,
-            wav_url=url,
-            download_url=url,
-            confirmation_url=confirmation_url(base_url, job),
-            format=r.format,
-            media_type=r.media_type,
-            size_bytes=r.size_bytes,
-            duration_seconds=r.duration_seconds,
-            sample_rate=r.sample_rate,
-            seed=r.seed,
-            sample_used=job.request.voice_id,
-            text_ref=r.reference_text,
-            normalized_text=r.normalized_text,
-            chunk_count=r.chunk_count,
-            processing_time_seconds=r.processing_time_seconds,
-            warnings=[scrub(w) for w in r.warnings],
-            output_available=job.output_deleted_at is None,
-            expires_at=expires_at(job, settings),
-        )
+        result = _result_info(job, settings, base_url)
     error = None
     if job.state in (JobState.FAILED, JobState.CANCELLED) and job.error_code:
         error = JobErrorInfo(code=job.error_code, message=scrub(job.error_message or job.error_code))

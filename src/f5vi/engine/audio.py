@@ -24,6 +24,7 @@ import torchaudio
 
 from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError
 from f5vi.engine.types import SAMPLE_RATE
+from f5vi.formats import FORMATS, AudioFormat, available_formats
 
 AudioSource = str | Path | bytes | bytearray | BinaryIO
 
@@ -39,6 +40,17 @@ HARD_CUT_FADE_SECONDS = 0.02
 
 class UnsupportedAudioFormatError(InvalidParameterError):
     """The requested output format is unknown or this libsndfile build cannot write it."""
+
+
+def writable_format(name: str) -> AudioFormat:
+    """The :data:`~f5vi.formats.FORMATS` entry for ``name`` if this machine can write it."""
+    spec = FORMATS.get(name.lower())
+    available = available_formats()
+    if spec is None or spec.name not in available:
+        raise UnsupportedAudioFormatError(
+            f"unsupported audio format {name!r}; available: {', '.join(available)}"
+        )
+    return spec
 
 
 # --------------------------------------------------------------------------------------------------
@@ -342,52 +354,16 @@ def cross_fade_concat(
     return np.concatenate(out)
 
 
-@dataclass(frozen=True)
-class AudioFormat:
-    name: str
-    media_type: str
-    extension: str
-    sf_format: str
-    sf_subtype: str
-
-
-AUDIO_FORMATS: dict[str, AudioFormat] = {
-    f.name: f
-    for f in (
-        AudioFormat("wav", "audio/wav", "wav", "WAV", "PCM_16"),
-        AudioFormat("flac", "audio/flac", "flac", "FLAC", "PCM_16"),
-        AudioFormat("ogg", "audio/ogg", "ogg", "OGG", "VORBIS"),
-        AudioFormat("opus", "audio/ogg; codecs=opus", "opus", "OGG", "OPUS"),
-        AudioFormat("mp3", "audio/mpeg", "mp3", "MP3", "MPEG_LAYER_III"),
-        AudioFormat("pcm", "audio/L16", "pcm", "RAW", "PCM_16"),
-    )
-}
-"""Output formats; ``pcm`` is headerless signed 16-bit little-endian mono."""
-
 OPUS_SAMPLE_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
 
 
-def supported_formats() -> list[str]:
-    """The formats of :data:`AUDIO_FORMATS` that this libsndfile build can write."""
-    available = sf.available_formats()
-    return [
-        f.name
-        for f in AUDIO_FORMATS.values()
-        if f.sf_format in available and f.sf_subtype in sf.available_subtypes(f.sf_format)
-    ]
-
-
 def encode_audio(wave: np.ndarray, sr: int, fmt: str = "wav") -> bytes:
-    """Encode mono float audio (clipped to [-1, 1]) as ``fmt`` (see :data:`AUDIO_FORMATS`).
+    """Encode mono float audio (clipped to [-1, 1]) as ``fmt`` (see :data:`f5vi.formats.FORMATS`).
 
     Opus only exists at 8/12/16/24/48 kHz; other rates are resampled to 48 kHz for it.
     Unknown or unavailable formats raise :class:`UnsupportedAudioFormatError`.
     """
-    spec = AUDIO_FORMATS.get(fmt.lower())
-    if spec is None or spec.name not in supported_formats():
-        raise UnsupportedAudioFormatError(
-            f"unsupported audio format {fmt!r}; available: {', '.join(supported_formats())}"
-        )
+    spec = writable_format(fmt)
     data = np.clip(np.asarray(wave, dtype=np.float32).reshape(-1), -1.0, 1.0)
     if spec.name == "opus" and sr not in OPUS_SAMPLE_RATES:
         data, sr = np.clip(resample(data, sr, 48_000), -1.0, 1.0), 48_000

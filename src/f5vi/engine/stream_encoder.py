@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from f5vi.engine.audio import AUDIO_FORMATS, OPUS_SAMPLE_RATES, UnsupportedAudioFormatError, encode_audio
+from f5vi.engine.audio import OPUS_SAMPLE_RATES, UnsupportedAudioFormatError, encode_audio, writable_format
+from f5vi.formats import FORMATS
 
 PROGRESSIVE_FORMATS: frozenset[str] = frozenset({"pcm", "wav", "mp3", "opus", "ogg"})
 """Formats whose bytes are sent while the rest is still being synthesised."""
@@ -226,7 +227,7 @@ class _SoundFileEncoder(StreamEncoder):
 
     def __init__(self, fmt: str, sample_rate: int) -> None:
         super().__init__(fmt, sample_rate)
-        spec = AUDIO_FORMATS[fmt]
+        spec = FORMATS[fmt]
         if fmt == "opus" and sample_rate not in OPUS_SAMPLE_RATES:
             raise UnsupportedAudioFormatError(
                 f"opus streams need one of {OPUS_SAMPLE_RATES} Hz, not {sample_rate} Hz"
@@ -306,13 +307,7 @@ class _BufferedEncoder(StreamEncoder):
 
 def open_stream_encoder(fmt: str, sample_rate: int) -> StreamEncoder:
     """An encoder for ``fmt`` (see the module docstring for which formats truly stream)."""
-    from f5vi.engine.audio import supported_formats
-
-    fmt = fmt.lower()
-    if fmt not in AUDIO_FORMATS or fmt not in supported_formats():
-        raise UnsupportedAudioFormatError(
-            f"unsupported audio format {fmt!r}; available: {', '.join(supported_formats())}"
-        )
+    fmt = writable_format(fmt).name
     if fmt == "pcm":
         return _PcmEncoder(fmt, sample_rate)
     if fmt == "wav":

@@ -24,7 +24,7 @@ from f5vi.engine.batching import ChunkPlan, group_into_batches
 from f5vi.engine.checkpoint import LoadedModel, load_model
 from f5vi.engine.chunking import chunk_text, estimate_duration_frames, max_chars_for_reference
 from f5vi.engine.device import resolve_device, resolve_dtype
-from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError, InvalidTextError
+from f5vi.engine.errors import InvalidReferenceError, InvalidTextError
 from f5vi.engine.progress import ProgressTracker
 from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
 from f5vi.engine.text import normalize_text, prepare_ref_text, ref_text_for_model
@@ -35,16 +35,13 @@ from f5vi.engine.types import (
     SynthesisRequest,
     SynthesisResult,
 )
+from f5vi.engine.validation import validate_request
 from f5vi.engine.vinorm_runner import VinormRunner
 from f5vi.engine.vocab import Vocab
 from f5vi.engine.vocoder import Vocoder, load_vocoder
 
 logger = logging.getLogger(__name__)
 
-SPEED_RANGE = (0.3, 2.0)
-NFE_RANGE = (1, 128)
-CFG_RANGE = (0.0, 10.0)
-ODE_METHODS = ("euler", "midpoint")
 MAX_FRAMES_PER_CHUNK = 4096  # upstream's max_duration: ~43.7 s of reference + generated audio
 
 
@@ -155,24 +152,8 @@ class Synthesizer:
 
     # ------------------------------------------------------------------ public API
     def validate(self, request: SynthesisRequest) -> None:
-        """Cheap checks that need no model work; the job API calls this at submit time."""
-        _check_range("speed", request.speed, SPEED_RANGE)
-        _check_range("nfe_step", request.nfe_step, NFE_RANGE)
-        _check_range("cfg_strength", request.cfg_strength, CFG_RANGE)
-        _check_range("sway_sampling_coef", request.sway_sampling_coef, (-1.0, 1.0))
-        _check_range("cross_fade_seconds", request.cross_fade_seconds, (0.0, 1.0))
-        if request.ode_method not in ODE_METHODS:
-            raise InvalidParameterError(f"ode_method must be one of {', '.join(ODE_METHODS)}")
-        if request.seed is not None and not 0 <= request.seed < 2**32:
-            raise InvalidParameterError("seed must be in [0, 2**32)")
-        if not request.text or not request.text.strip():
-            raise InvalidTextError("text is empty")
-        if len(request.text) > self.settings.max_text_chars:
-            raise InvalidTextError(
-                f"text has {len(request.text)} characters; the limit is {self.settings.max_text_chars}"
-            )
-        if request.reference.transcript is not None and not request.reference.transcript.strip():
-            raise InvalidReferenceError("the reference transcript is empty")
+        """Cheap checks that need no model work (:func:`~f5vi.engine.validation.validate_request`)."""
+        validate_request(request, self.settings.max_text_chars)
 
     def synthesize(
         self,
@@ -383,12 +364,6 @@ def default_max_batch_frames(device: torch.device) -> int:
     ~25 % faster (``bench/RESULTS.md``, small config, 3-chunk paragraph).
     """
     return 16_384 if device.type == "cuda" else 1
-
-
-def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
-    low, high = bounds
-    if not (low <= value <= high):  # also rejects NaN
-        raise InvalidParameterError(f"{name} must be between {low} and {high}, got {value}")
 
 
 def _dedupe(items: list[str]) -> list[str]:

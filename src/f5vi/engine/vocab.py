@@ -85,20 +85,16 @@ def upstream_char_tokens(text: str) -> tuple[list[str], Counter[str]]:
             if tokens and n_bytes > 1 and tokens[-1] not in _NO_SPACE_AFTER:
                 tokens.append(" ")
             tokens.extend(seg)
-        elif n_bytes == 3 * len(seg):
-            # upstream runs the whole segment through pypinyin; only Han characters change
-            for char in seg:
-                if _is_chinese(char):
-                    tokens.append(" ")
-                if _needs_pinyin(char):
-                    unsupported[char] += 1
-                tokens.append(char)
         else:
+            # a segment of 3-byte characters goes through pypinyin whole, any other only its Han
+            # characters; either way only Han characters change (and get a space before them)
+            whole = n_bytes == 3 * len(seg)
             for char in seg:
-                if _is_chinese(char):
+                chinese = _is_chinese(char)
+                if chinese:
                     tokens.append(" ")
-                    if _needs_pinyin(char):
-                        unsupported[char] += 1
+                if _needs_pinyin(char) and (whole or chinese):
+                    unsupported[char] += 1
                 tokens.append(char)
     return tokens, unsupported
 

@@ -1,34 +1,33 @@
-"""Errors the job manager raises on purpose. Each has a stable ``code``; the API maps them to HTTP."""
+"""Errors the job system raises on purpose; each has a stable ``code`` and its HTTP status."""
 
 from __future__ import annotations
 
-from f5vi.jobs.models import Job
+from typing import TYPE_CHECKING
+
+from f5vi.errors import F5viError
+
+if TYPE_CHECKING:
+    from f5vi.jobs.models import Job
 
 
-class JobError(Exception):
-    code: str = "job_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class JobError(F5viError, code="job_error"):
+    """Base class of every error the job system raises on purpose."""
 
 
-class InvalidJobIdError(JobError):
-    code = "invalid_job_id"
+class InvalidJobIdError(JobError, code="invalid_job_id", http_status=422):
+    """A client job id or idempotency key that is not of the allowed form."""
 
 
-class UnknownJobError(JobError):
-    code = "job_not_found"
+class UnknownJobError(JobError, code="job_not_found", http_status=404):
+    """No job with this id (never created, or its record was purged)."""
 
     def __init__(self, job_id: str) -> None:
         super().__init__("no job with this id")
         self.job_id = job_id
 
 
-class JobConflictError(JobError):
+class JobConflictError(JobError, code="job_conflict", http_status=409):
     """The job id (or idempotency key) is taken by a different request."""
-
-    code = "job_conflict"
 
     def __init__(self, existing: Job) -> None:
         super().__init__(
@@ -37,47 +36,49 @@ class JobConflictError(JobError):
         self.existing = existing
 
 
-class JobFinishedError(JobError):
+class JobFinishedError(JobError, code="job_finished", http_status=409):
     """Cancel of a job that already reached a terminal state."""
-
-    code = "job_finished"
 
     def __init__(self, job: Job) -> None:
         super().__init__(f"job already {job.state.value}; nothing to cancel")
         self.job = job
 
 
-class JobNotSucceededError(JobError):
+class JobNotSucceededError(JobError, code="job_not_succeeded", http_status=409):
     """A download confirmation for a job without an output (yet)."""
-
-    code = "job_not_succeeded"
 
     def __init__(self, job: Job) -> None:
         super().__init__(f"job is {job.state.value}; only a succeeded job has a download to confirm")
         self.job = job
 
 
-class InvalidConfirmationTokenError(JobError):
-    code = "invalid_confirmation_token"
+class InvalidConfirmationTokenError(JobError, code="invalid_confirmation_token", http_status=403):
+    """A download confirmation without the job's secret token (or with a wrong one)."""
 
     def __init__(self) -> None:
         super().__init__("missing or wrong confirmation token; use the confirmation_url of the job")
 
 
-class QueueFullError(JobError):
-    code = "queue_full"
+class QueueFullError(JobError, code="queue_full", http_status=429):
+    """The engine queue is at ``F5VI_QUEUE_MAX``; the answer says when to retry."""
 
     def __init__(self, depth: int, retry_after_seconds: int) -> None:
         super().__init__(f"the job queue is full ({depth} jobs waiting); retry later")
         self.depth = depth
         self.retry_after_seconds = retry_after_seconds
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
-class ServiceUnavailableError(JobError):
-    """The engine failed to load, or the manager is shutting down."""
 
-    code = "service_unavailable"
+class ServiceUnavailableError(JobError, code="service_unavailable", http_status=503):
+    """The engine is loading or failed to load, or the server is shutting down."""
 
     def __init__(self, message: str, *, retry_after_seconds: int | None = None) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)} if self.retry_after_seconds else {}

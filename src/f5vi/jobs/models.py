@@ -87,6 +87,9 @@ class JobResult:
     processing_time_seconds: float
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    remote_url: str | None = None
+    """Presigned URL of the copy in the bucket (bucket-mirrored storage), None when served locally."""
+    remote_url_expires_at: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
@@ -129,15 +132,3 @@ class Job:
     @property
     def is_terminal(self) -> bool:
         return self.state.is_terminal
-
-
-@dataclass(frozen=True)
-class TTSInput:
-    """What a client asks for; ``None`` means the server's default (``Settings``)."""
-
-    text: str
-    ref_name: str
-    speed: float | None = None
-    nfe_step: int | None = None
-    seed: int | None = None
-    format: str = "wav"

@@ -4,27 +4,29 @@ Every state change is one ``BEGIN IMMEDIATE`` transaction that reads the current
 transition against :mod:`f5vi.jobs.states`, and writes the new row; callers announce a change only
 after the method returned, so whatever a client has seen survives a crash (``synchronous=FULL``).
 
-The store is synchronous and thread-safe (one connection behind a lock). The asyncio side calls it
-through a worker thread so a slow disk never stalls the event loop.
+The store is synchronous and thread-safe (one connection behind a lock, see
+:mod:`f5vi.jobs.database`). The asyncio side calls it through a worker thread so a slow disk never
+stalls the event loop.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
+import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from f5vi.jobs.database import Database, DatabaseError
 from f5vi.jobs.models import Job, JobRequest, JobResult
 from f5vi.jobs.states import ACTIVE_STATES, InvalidTransitionError, JobState, check_transition
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: jobs. 2: deliveries (what a front door recorded about handing a result over)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -55,6 +57,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs (finished_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    job_id     TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+    record     TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
 """
 
 # Columns a transition or an update may set. Everything else is fixed at creation.
@@ -80,26 +87,18 @@ INTERRUPTED = "interrupted"
 """Error code of a job given up after restarts interrupted it ``max_attempts`` times."""
 
 
-class JobStoreError(Exception):
-    pass
-
-
-class JobNotFoundError(JobStoreError):
+class JobNotFoundError(DatabaseError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"no job with id {job_id!r}")
         self.job_id = job_id
 
 
-class DuplicateJobError(JobStoreError):
+class DuplicateJobError(DatabaseError):
     """A job with the same id or idempotency key exists; ``existing`` is that job."""
 
     def __init__(self, existing: Job) -> None:
         super().__init__(f"job {existing.id!r} already exists")
         self.existing = existing
-
-
-class StoreLockedError(JobStoreError):
-    """Another process holds the data directory; two servers must never share one job table."""
 
 
 @dataclass(frozen=True)
@@ -116,44 +115,17 @@ class JobStore:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time, exclusive: bool = True) -> None:
         self.path = Path(path)
         self._clock = clock
-        self._exclusive = exclusive
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._lock_fd: int | None = None
+        self._database = Database(
+            self.path, _SCHEMA, SCHEMA_VERSION, exclusive=exclusive, name="job database"
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> JobStore:
-        with self._lock:
-            if self._conn is not None:
-                return self
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self._exclusive:
-                self._acquire_process_lock()
-            try:
-                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-                conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA foreign_keys=ON")
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise JobStoreError(
-                        f"job database schema {version} is newer than this f5vi ({SCHEMA_VERSION})"
-                    )
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            except BaseException:
-                self._release_process_lock()
-                raise
-            self._conn = conn
+        self._database.open()
         return self
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-            self._release_process_lock()
+        self._database.close()
 
     def __enter__(self) -> JobStore:
         return self.open()
@@ -161,40 +133,16 @@ class JobStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _acquire_process_lock(self) -> None:
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StoreLockedError(
-                f"the job database {self.path.name} is in use by another process (same data_dir)"
-            ) from None
-        self._lock_fd = fd
-
-    def _release_process_lock(self) -> None:
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # closing the descriptor drops the flock
-            self._lock_fd = None
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._database.lock
 
     @property
     def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise JobStoreError("job store is not open")
-        return self._conn
+        return self._database.connection
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._db
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.transaction()
 
     # ------------------------------------------------------------------ create / read
     def create(
@@ -233,43 +181,20 @@ class JobStore:
             return self._get(conn, job_id)
 
     def _find_duplicate(self, conn: sqlite3.Connection, job_id: str, key: str | None) -> Job | None:
-        if key is not None:
-            row = conn.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
-            if row is not None:
-                return _row_to_job(row)
-        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _row_to_job(row) if row is not None else None
+        found = _find(conn, "idempotency_key", key) if key is not None else None
+        return found or _find(conn, "id", job_id)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _row_to_job(row) if row is not None else None
+            return _find(self._db, "id", job_id)
 
     def get_by_idempotency_key(self, key: str) -> Job | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
-        return _row_to_job(row) if row is not None else None
+            return _find(self._db, "idempotency_key", key)
 
     def find_by_output(self, filename: str) -> Job | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE output_filename = ?", (filename,)).fetchone()
-        return _row_to_job(row) if row is not None else None
-
-    def list(self, states: Iterable[JobState] | None = None, *, limit: int | None = None) -> list[Job]:
-        """Jobs oldest first (submission order), optionally only those in ``states``."""
-        sql = "SELECT * FROM jobs"
-        params: list[Any] = []
-        if states is not None:
-            wanted = [JobState(s).value for s in states]
-            sql += f" WHERE state IN ({','.join('?' * len(wanted))})"
-            params.extend(wanted)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
-        return [_row_to_job(r) for r in rows]
+            return _find(self._db, "output_filename", filename)
 
     def counts(self) -> dict[JobState, int]:
         with self._lock:
@@ -369,6 +294,24 @@ class JobStore:
             )
             return self._get(conn, job_id)
 
+    # ------------------------------------------------------------------ deliveries
+    def get_delivery(self, job_id: str) -> dict[str, Any] | None:
+        """The JSON record a front door keeps about handing the job's result over (webhook state)."""
+        with self._lock:
+            row = self._db.execute("SELECT record FROM deliveries WHERE job_id = ?", (job_id,)).fetchone()
+        return json.loads(row[0]) if row is not None else None
+
+    def put_delivery(self, job_id: str, record: dict[str, Any], *, replace: bool = True) -> bool:
+        """Store the record (``replace=False``: only if the job has none yet). False: nothing written."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        with self._transaction() as conn:
+            self._get(conn, job_id)
+            cur = conn.execute(
+                f"{verb} INTO deliveries (job_id, record, updated_at) VALUES (?, ?, ?)",
+                (job_id, json.dumps(record, ensure_ascii=False, sort_keys=True), self._clock()),
+            )
+            return cur.rowcount == 1
+
     # ------------------------------------------------------------------ restart & retention
     def recover(self, *, max_attempts: int = 2) -> RecoveryReport:
         """Repair the table after an unclean stop, before any job runs.
@@ -458,10 +401,10 @@ class JobStore:
 
     # ------------------------------------------------------------------ helpers
     def _get(self, conn: sqlite3.Connection, job_id: str) -> Job:
-        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
+        job = _find(conn, "id", job_id)
+        if job is None:
             raise JobNotFoundError(job_id)
-        return _row_to_job(row)
+        return job
 
     @staticmethod
     def _write(conn: sqlite3.Connection, job_id: str, values: dict[str, Any]) -> None:
@@ -471,30 +414,19 @@ class JobStore:
         conn.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*values.values(), job_id))
 
 
+_UNIQUE_COLUMNS = frozenset({"id", "idempotency_key", "output_filename"})
+
+
+def _find(conn: sqlite3.Connection, column: str, value: str) -> Job | None:
+    """The job whose unique ``column`` equals ``value`` (the column name is never user input)."""
+    assert column in _UNIQUE_COLUMNS
+    row = conn.execute(f"SELECT * FROM jobs WHERE {column} = ?", (value,)).fetchone()
+    return _row_to_job(row) if row is not None else None
+
+
 def _row_to_job(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        seq=row["seq"],
-        kind=row["kind"],
-        state=JobState(row["state"]),
-        request=JobRequest.from_json(row["request"]),
-        request_hash=row["request_hash"],
-        idempotency_key=row["idempotency_key"],
-        output_filename=row["output_filename"],
-        confirm_token=row["confirm_token"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        attempts=row["attempts"],
-        progress=row["progress"],
-        stage=row["stage"],
-        chunk_index=row["chunk_index"],
-        chunk_count=row["chunk_count"],
-        eta_seconds=row["eta_seconds"],
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        result=JobResult.from_json(row["result"]) if row["result"] else None,
-        confirmed_at=row["confirmed_at"],
-        output_deleted_at=row["output_deleted_at"],
-    )
+    data = dict(row)
+    data["state"] = JobState(data["state"])
+    data["request"] = JobRequest.from_json(data["request"])
+    data["result"] = JobResult.from_json(data["result"]) if data["result"] else None
+    return Job(**data)

@@ -20,19 +20,18 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import numpy as np
 
-from f5vi.engine.errors import EngineError, InvalidTextError, SynthesisCancelled
-from f5vi.engine.types import SAMPLE_RATE, CancelToken, ReferenceVoice, SynthesisRequest
-from f5vi.jobs.errors import ServiceUnavailableError
-from f5vi.jobs.manager import ENGINE_FAILED, ENGINE_READY, JobManager
+from f5vi.engine.errors import SynthesisCancelled
+from f5vi.engine.types import SAMPLE_RATE, CancelToken, SynthesisRequest
+from f5vi.errors import F5viError, as_f5vi_error
 from f5vi.jobs.queue import WorkItem
-from f5vi.logging_setup import log_context
-from f5vi.voices.errors import VoiceLibraryError
+from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver
+from f5vi.jobs.scheduler import EngineScheduler
 
 if TYPE_CHECKING:
     from f5vi.metrics import Metrics
@@ -40,25 +39,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WORK_KIND_STREAM = "stream"
-
-DEFAULT_MAX_BUFFERED = 4
-"""Pieces waiting for the client before the engine thread blocks (each is one or more chunks)."""
-DEFAULT_STALL_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class StreamParams:
-    """What a streaming (or one-shot) synthesis needs; ``None`` means the server default."""
-
-    text: str
-    voice: str
-    speed: float | None = None
-    nfe_step: int | None = None
-    seed: int | None = None
-    whole: bool = False
-    """Synthesise in one go (chunks batched in any order: faster) and deliver one piece."""
-    label: str = "stream"
-    """Who asked (``openai``, ``ws``): a metrics label."""
 
 
 @dataclass
@@ -103,15 +83,19 @@ class AudioStream:
         stream_id: str,
         request: SynthesisRequest,
         voice: Any,
-        params: StreamParams,
         *,
+        whole: bool,
+        label: str,
         max_buffered: int,
         stall_timeout: float,
     ) -> None:
         self.id = stream_id
         self.request = request
         self.voice = voice
-        self.params = params
+        self.whole = whole
+        """Synthesise in one go (chunks batched in any order: faster) and deliver one piece."""
+        self.label = label
+        """Who asked (``openai``, ``ws``): a metrics label."""
         self.sample_rate = SAMPLE_RATE
         self.token = CancelToken()
         self.stats = StreamStats()
@@ -202,83 +186,56 @@ class AudioStream:
         self.stats.pieces += 1
         self.stats.samples += int(piece.size)
 
-    def _end(self, error: BaseException | None) -> None:
-        """Event loop: mark the end (never blocks; the end marker may exceed the buffer bound)."""
+    def finish(self, error: BaseException | None) -> None:
+        """Producer side, event loop: mark the end (never blocks; the marker may exceed the bound)."""
         if not self._closed:
             self._items.append(_End(error))
             self._readable.set()
 
 
+@dataclass(eq=False)
 class StreamService:
-    """Opens :class:`AudioStream` s and runs them on the manager's engine task."""
+    """Opens :class:`AudioStream` s and runs them on the engine queue."""
 
-    def __init__(
-        self,
-        manager: JobManager,
-        *,
-        metrics: Metrics | None = None,
-        max_buffered: int = DEFAULT_MAX_BUFFERED,
-        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
-    ) -> None:
-        self.manager = manager
-        self.metrics = metrics
-        self.max_buffered = max_buffered
-        self.stall_timeout = stall_timeout
-        self._open: set[AudioStream] = set()
-        manager.register_handler(WORK_KIND_STREAM, self._run)
+    scheduler: EngineScheduler
+    requests: RequestBuilder
+    voices: VoiceResolver
+    max_buffered: int
+    """Pieces a stream holds for a slow reader before the engine thread waits (backpressure)."""
+    stall_timeout: float
+    """A reader that takes nothing for this long cancels its stream (and frees the engine)."""
+    metrics: Metrics | None = None
+    _open: set[AudioStream] = field(default_factory=set, init=False)
 
-    @property
-    def settings(self) -> Any:
-        return self.manager.settings
+    def __post_init__(self) -> None:
+        self.scheduler.register(WORK_KIND_STREAM, self._run, interrupt=self._interrupt)
 
     @property
     def active(self) -> int:
         return len(self._open)
 
-    async def open(self, params: StreamParams) -> AudioStream:
+    async def open(self, params: TTSInput, *, whole: bool = False, label: str = "stream") -> AudioStream:
         """Check the request now (voice, text, ranges) and queue it; the engine runs it in turn.
 
         Raises ``ServiceUnavailableError`` while the model loads or after it failed,
         ``QueueFullError`` when the queue is full, voice-library and engine validation errors.
         """
-        manager = self.manager
-        if manager.engine_status == ENGINE_FAILED:
-            raise ServiceUnavailableError("the synthesis engine failed to load; see /health")
-        synth = manager.synthesizer
-        if manager.engine_status != ENGINE_READY or synth is None:
-            raise ServiceUnavailableError("the model is still loading; retry shortly", retry_after_seconds=5)
-        if not params.text.strip():
-            raise InvalidTextError("text is empty")
-        voice = await anyio.to_thread.run_sync(manager.voices.resolve, params.voice)
-        s = self.settings
-        request = SynthesisRequest(
-            text=params.text,
-            reference=ReferenceVoice(
-                audio_path=voice.audio_path, transcript=voice.transcript, voice_id=voice.id
-            ),
-            speed=float(params.speed if params.speed is not None else s.speed),
-            nfe_step=int(params.nfe_step if params.nfe_step is not None else s.nfe_step),
-            cfg_strength=s.cfg_strength,
-            sway_sampling_coef=s.sway_sampling_coef,
-            ode_method=s.ode_method,
-            seed=params.seed,
-            cross_fade_seconds=s.cross_fade_seconds,
-        )
-        synth.validate(request)
+        self.scheduler.require_ready()
+        prepared = await self.requests.prepare(params)
         stream = AudioStream(
             f"stream_{secrets.token_hex(8)}",
-            request,
-            voice,
-            params,
+            prepared.synthesis,
+            prepared.voice,
+            whole=whole,
+            label=label,
             max_buffered=self.max_buffered,
             stall_timeout=self.stall_timeout,
         )
-        manager.enqueue_work(WorkItem(kind=WORK_KIND_STREAM, key=stream.id, payload=stream))
+        self.scheduler.enqueue(WorkItem(kind=WORK_KIND_STREAM, key=stream.id, payload=stream))
         self._open.add(stream)
-        if self.metrics is not None:
-            self.metrics.streams_active.set(len(self._open))
+        self._count_open()
         logger.info(
-            "stream %s queued (%s, voice=%s, %d chars)", stream.id, params.label, voice.id, len(params.text)
+            "stream %s queued (%s, voice=%s, %d chars)", stream.id, label, prepared.voice.id, len(params.text)
         )
         return stream
 
@@ -286,6 +243,13 @@ class StreamService:
         """Shutdown: cancel every open stream."""
         for stream in list(self._open):
             await stream.aclose()
+
+    def _count_open(self) -> None:
+        if self.metrics is not None:
+            self.metrics.streams_active.set(len(self._open))
+
+    def _interrupt(self, item: WorkItem) -> None:
+        item.payload.token.cancel()
 
     # ---------------------------------------------------------------- engine turn
     async def _run(self, item: WorkItem) -> None:
@@ -295,17 +259,15 @@ class StreamService:
                 stream.stats.outcome = "cancelled"
                 logger.info("stream %s dropped: the client left while it waited", stream.id)
                 return
-            with log_context(stream.id):
-                await self._produce(stream)
+            await self._produce(stream)
         finally:
             self._open.discard(stream)
-            if self.metrics is not None:
-                self.metrics.streams_active.set(len(self._open))
+            self._count_open()
 
     async def _produce(self, stream: AudioStream) -> None:
-        synth = self.manager.synthesizer
+        synth = self.scheduler.synthesizer
         assert synth is not None
-        voices = self.manager.voices
+        voices = self.voices
         stats = stream.stats
         stats.started_at = time.monotonic()
 
@@ -317,40 +279,34 @@ class StreamService:
             request = stream.request
             if request.reference.transcript is None:
                 voice = voices.ensure_transcript(stream.voice)
-                request = _with_transcript(request, voice.transcript)
+                request = replace(request, reference=replace(request.reference, transcript=voice.transcript))
             stream.token.raise_if_cancelled()
-            if stream.params.whole:
+            if stream.whole:
                 result = synth.synthesize(request, on_progress, stream.token)
                 stream.put_from_thread(result.audio)
                 return
             for piece in synth.stream(request, on_progress, stream.token):
                 stream.put_from_thread(piece)
 
-        error: BaseException | None = None
+        error: F5viError | None = None
         try:
             await anyio.to_thread.run_sync(produce)
             stats.outcome = "completed"
         except SynthesisCancelled as exc:
             stats.outcome = "cancelled"
             error = exc
-        except (EngineError, VoiceLibraryError) as exc:
-            stats.outcome = "failed"
-            error = exc
-            logger.warning("stream %s failed: %s: %s", stream.id, exc.code, exc.message)
         except Exception as exc:
             stats.outcome = "failed"
-            logger.exception("stream %s failed unexpectedly", stream.id)
-            error = EngineError(
-                f"synthesis failed unexpectedly ({type(exc).__name__}); see the server log",
-                code="internal_error",
-            )
+            error = as_f5vi_error(exc)
+            if error.is_internal:
+                logger.exception("stream %s failed unexpectedly", stream.id)
+            else:
+                logger.warning("stream %s failed: %s: %s", stream.id, error.code, error.message)
         stats.finished_at = time.monotonic()
-        stream._end(error)
+        stream.finish(error)
         seconds = stats.synthesis_seconds or 0.0
         if self.metrics is not None:
-            self.metrics.observe_stream(
-                stream.params.label, stats.outcome or "failed", seconds, stats.audio_seconds
-            )
+            self.metrics.observe_stream(stream.label, stats.outcome or "failed", seconds, stats.audio_seconds)
         logger.info(
             "stream %s %s: %.2fs audio in %.2fs (%d piece(s), first after %s)",
             stream.id,
@@ -360,9 +316,3 @@ class StreamService:
             stats.pieces,
             f"{stats.first_piece_at - stats.started_at:.2f}s" if stats.first_piece_at else "-",
         )
-
-
-def _with_transcript(request: SynthesisRequest, transcript: str | None) -> SynthesisRequest:
-    from dataclasses import replace
-
-    return replace(request, reference=replace(request.reference, transcript=transcript))

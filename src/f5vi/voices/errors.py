@@ -1,57 +1,37 @@
-"""Typed voice-library errors. Each carries a stable ``code`` that the API maps to an HTTP status."""
+"""Typed voice-library errors; each has a stable ``code`` and its HTTP status."""
 
 from __future__ import annotations
 
+from f5vi.errors import F5viError
 
-class VoiceLibraryError(Exception):
+
+class VoiceLibraryError(F5viError, code="voice_error"):
     """Base class of every error the voice library raises on purpose."""
 
-    code: str = "voice_error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
+class InvalidVoiceNameError(VoiceLibraryError, code="invalid_voice_name", http_status=400):
+    """The voice id is malformed or tries to leave the voices directory."""
 
 
-class InvalidVoiceNameError(VoiceLibraryError):
-    """The voice id is malformed or tries to leave the voices directory (HTTP 400/422)."""
-
-    code = "invalid_voice_name"
+class VoiceNotFoundError(VoiceLibraryError, code="voice_not_found", http_status=404):
+    """No voice with this id."""
 
 
-class VoiceNotFoundError(VoiceLibraryError):
-    """No voice with this id (HTTP 404)."""
-
-    code = "voice_not_found"
+class VoiceExistsError(VoiceLibraryError, code="voice_exists", http_status=409):
+    """Upload to an id that is taken, without ``overwrite``."""
 
 
-class VoiceExistsError(VoiceLibraryError):
-    """Upload to an id that is taken, without ``overwrite`` (HTTP 409)."""
-
-    code = "voice_exists"
+class InvalidVoiceUploadError(VoiceLibraryError, code="invalid_voice_upload", http_status=422):
+    """The upload is not usable audio, or its transcript cannot be trusted."""
 
 
-class InvalidVoiceUploadError(VoiceLibraryError):
-    """The upload is not usable audio, or its transcript cannot be trusted (HTTP 422)."""
-
-    code = "invalid_voice_upload"
+class VoiceUploadTooLargeError(InvalidVoiceUploadError, code="voice_upload_too_large", http_status=413):
+    """The uploaded file is larger than the configured limit."""
 
 
-class VoiceUploadTooLargeError(InvalidVoiceUploadError):
-    """The uploaded file is larger than the configured limit (HTTP 413)."""
-
-    code = "voice_upload_too_large"
+class VoiceUnreadableError(VoiceLibraryError, code="voice_unreadable"):
+    """A stored voice file exists but cannot be read (corrupt file, bad encoding): a server fault."""
 
 
-class VoiceUnreadableError(VoiceLibraryError):
-    """A stored voice file exists but cannot be read (corrupt file, bad encoding) (HTTP 500)."""
-
-    code = "voice_unreadable"
-
-
-class TranscriptionUnavailableError(VoiceLibraryError):
-    """A transcript is needed but no transcriber is configured (HTTP 503 or 422)."""
-
-    code = "transcription_unavailable"
+class TranscriptionUnavailableError(VoiceLibraryError, code="transcription_unavailable", http_status=422):
+    """A transcript is needed but no transcriber is configured."""

@@ -10,7 +10,7 @@ from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import ManagerDep, SettingsDep
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import CheckDownloadResponse, ConfirmResponse
-from f5vi.api.views import expires_at
+from f5vi.jobs.links import expires_at
 
 router = APIRouter(tags=["downloads"], dependencies=[Depends(bearer_scheme)])
 

@@ -5,19 +5,23 @@ The stream starts with the job's current state and sends every change after it, 
 ``progress`` never decreases. When the job reaches a final state (succeeded, failed, cancelled) that
 snapshot is sent as ``event: done`` and the stream ends. A comment line (``: keep-alive``) is sent
 every 15 s without changes, so proxies keep the connection open. A reconnecting client simply gets
-the current state again.
+the current state again. When the server shuts down (a deploy, SIGTERM) the stream ends with
+``event: shutdown`` (``{"job_id", "message"}``): the job is safe on disk — a queued or interrupted job
+runs after the restart — and an ``EventSource`` reconnects on its own after the ``retry`` interval.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import BaseUrlDep, ManagerDep, SettingsDep
+from f5vi.api.deps import BaseUrlDep, ManagerDep, SettingsDep, StoppingDep
 from f5vi.api.responses import error_responses
 from f5vi.api.views import job_view
 from f5vi.config import Settings
@@ -31,6 +35,9 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
 
 KEEPALIVE_SECONDS = 15.0
 RETRY_MILLISECONDS = 2000
+SHUTDOWN_MESSAGE = (
+    "the server is restarting; the job is kept and runs after the restart - reconnect to follow it"
+)
 
 
 @router.get(
@@ -50,13 +57,13 @@ RETRY_MILLISECONDS = 2000
     },
 )
 async def job_events(
-    job_id: str, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep
+    job_id: str, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep, stopping: StoppingDep
 ) -> StreamingResponse:
-    job = await manager.get_async(job_id)
+    job = await manager.get(job_id)
     if job is None:
         raise UnknownJobError(job_id)
     return StreamingResponse(
-        _events(job, manager, settings, base_url),
+        _events(job, manager, settings, base_url, stopping),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -67,7 +74,32 @@ def _rank(state: JobState) -> int:
     return {JobState.QUEUED: 0, JobState.RUNNING: 1}.get(state, 2)
 
 
-async def _events(first: Job, manager: JobManager, settings: Settings, base_url: str) -> AsyncIterator[bytes]:
+async def _next(subscription: Subscription, stopping: asyncio.Event) -> Job | None:
+    """The next update; None once the server is shutting down; TimeoutError after the keep-alive."""
+    if stopping.is_set():
+        return None
+    update = asyncio.ensure_future(subscription.get())
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        done, _ = await asyncio.wait({update, stop}, timeout=KEEPALIVE_SECONDS, return_when=FIRST_COMPLETED)
+    finally:
+        for task in (update, stop):
+            task.cancel()
+    if update in done:
+        return update.result()
+    if stop in done:
+        return None
+    raise TimeoutError
+
+
+def _shutdown_event(job_id: str) -> bytes:
+    payload = {"job_id": job_id, "message": SHUTDOWN_MESSAGE}
+    return f"event: shutdown\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+
+async def _events(
+    first: Job, manager: JobManager, settings: Settings, base_url: str, stopping: asyncio.Event
+) -> AsyncIterator[bytes]:
     seq = 0
     last_progress = -1.0
     last_rank = -1
@@ -94,7 +126,7 @@ async def _events(first: Job, manager: JobManager, settings: Settings, base_url:
     subscription: Subscription = manager.subscribe(first.id)
     try:
         yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
-        current = await manager.get_async(first.id) or first
+        current = await manager.get(first.id) or first
         chunk = render(current)
         if chunk is not None:
             yield chunk
@@ -102,15 +134,20 @@ async def _events(first: Job, manager: JobManager, settings: Settings, base_url:
             return
         while True:
             try:
-                job = await subscription.get(timeout=KEEPALIVE_SECONDS)
+                update = await _next(subscription, stopping)
             except TimeoutError:
                 # Also re-read the job: a terminal state published before we subscribed is not missed.
-                latest = await manager.get_async(first.id)
+                latest = await manager.get(first.id)
                 if latest is not None and latest.is_terminal:
                     job = latest
                 else:
                     yield b": keep-alive\n\n"
                     continue
+            else:
+                if update is None:
+                    yield _shutdown_event(first.id)
+                    return
+                job = update
             chunk = render(job)
             if chunk is not None:
                 yield chunk

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from f5vi import __version__
-from f5vi.api.deps import ManagerDep
+from f5vi.api.deps import EngineDep
 from f5vi.api.responses import public_error_responses
 from f5vi.api.schemas import HealthResponse, ModelInfo
-from f5vi.jobs.manager import ENGINE_FAILED, ENGINE_READY
+from f5vi.jobs.scheduler import EngineScheduler, EngineStatus
 
 router = APIRouter(tags=["health"])
 
@@ -22,12 +22,12 @@ router = APIRouter(tags=["health"])
         **public_error_responses(),
     },
 )
-async def health(manager: ManagerDep, response: Response) -> HealthResponse:
-    synth = manager.synthesizer
-    model = model_info(manager)
-    if manager.engine_status == ENGINE_READY and synth is not None:
+async def health(engine: EngineDep, response: Response) -> HealthResponse:
+    synth = engine.synthesizer
+    model = model_info(engine)
+    if engine.status is EngineStatus.READY and synth is not None:
         status = "healthy"
-    elif manager.engine_status == ENGINE_FAILED:
+    elif engine.status is EngineStatus.FAILED:
         status = "unhealthy"
     else:
         status = "loading"
@@ -39,12 +39,12 @@ async def health(manager: ManagerDep, response: Response) -> HealthResponse:
         version=__version__,
         model=model,
         is_demo=model.is_demo if model else None,
-        error=manager.engine_error,
+        error=engine.error,
     )
 
 
-def model_info(manager: ManagerDep) -> ModelInfo | None:
-    synth = manager.synthesizer
+def model_info(engine: EngineScheduler) -> ModelInfo | None:
+    synth = engine.synthesizer
     if synth is None:
         return None
     info = synth.info

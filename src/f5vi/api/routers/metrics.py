@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import ManagerDep
-from f5vi.api.realtime_deps import MetricsDep
+from f5vi.api.deps import ManagerDep, MetricsDep
 from f5vi.api.responses import error_responses
 from f5vi.metrics import CONTENT_TYPE
 

@@ -42,14 +42,14 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import SettingsDep, VoicesDep
+from f5vi.api.deps import MetricsDep, SettingsDep, StreamsDep, VoicesDep
 from f5vi.api.errors import ApiError
-from f5vi.api.realtime_deps import MetricsDep, StreamsDep
 from f5vi.api.responses import error_responses
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.stream_encoder import StreamEncoder, open_stream_encoder
-from f5vi.engine.types import SAMPLE_RATE
-from f5vi.jobs.streaming import AudioStream, StreamParams
+from f5vi.formats import FORMATS
+from f5vi.jobs.requests import SpeechText, TTSInput
+from f5vi.jobs.streaming import AudioStream
 from f5vi.voices.library import VoiceLibrary
 
 logger = logging.getLogger(__name__)
@@ -80,16 +80,6 @@ DISCONNECT_POLL_SECONDS = 0.25
 
 SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "ogg"]
 
-MEDIA_TYPES: dict[str, str] = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg; codecs=opus",
-    "ogg": "audio/ogg",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": f"audio/pcm; rate={SAMPLE_RATE}; channels=1; encoding=s16le",
-}
-EXTENSIONS = {"mp3": "mp3", "opus": "opus", "ogg": "ogg", "flac": "flac", "wav": "wav", "pcm": "pcm"}
-
 
 class VoiceRef(BaseModel):
     id: str = Field(min_length=1, max_length=256)
@@ -115,7 +105,7 @@ class SpeechRequest(BaseModel):
     model: str = Field(
         "f5-tts", max_length=256, description="Accepted and recorded; the server has one model."
     )
-    input: str = Field(min_length=1, description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
+    input: SpeechText = Field(description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
     voice: str | VoiceRef = Field(
         description='A voice id of this server (`GET /voices`) or `{"id": ...}`. OpenAI names (alloy, echo, '
         "...) pick the voice of that id, else F5VI_DEFAULT_VOICE, else the first voice of the library."
@@ -139,13 +129,6 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(None, description="Accepted and ignored (no style control).")
     nfe_step: int | None = Field(None, ge=1, le=128, description="ODE steps (quality/speed); default 32.")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Random seed.")
-
-    @field_validator("input")
-    @classmethod
-    def _input_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("input is empty")
-        return value
 
     @field_validator("speed")
     @classmethod
@@ -208,16 +191,10 @@ async def create_speech(
     default_voice = settings.default_voice
     voice = await anyio.to_thread.run_sync(resolve_voice_name, body.voice_name, voices, default_voice)
     streaming = body.stream or body.stream_format == "sse"
-    params = StreamParams(
-        text=body.input,
-        voice=voice,
-        speed=body.speed,
-        nfe_step=body.nfe_step,
-        seed=body.seed,
-        whole=not streaming,
-        label="openai",
+    params = TTSInput(
+        text=body.input, ref_name=voice, speed=body.speed, nfe_step=body.nfe_step, seed=body.seed
     )
-    stream = await streams.open(params)
+    stream = await streams.open(params, whole=not streaming, label="openai")
     logger.info(
         "speech %s: model=%r voice=%s format=%s stream=%s%s",
         stream.id,
@@ -251,13 +228,13 @@ async def create_speech(
         )
     return StreamingResponse(
         chunks,
-        media_type=MEDIA_TYPES[fmt],
-        headers={
-            **headers,
-            "X-Accel-Buffering": "no",
-            "Content-Disposition": f'inline; filename="speech.{EXTENSIONS[fmt]}"',
-        },
+        media_type=FORMATS[fmt].content_type(stream.sample_rate),
+        headers={**headers, "X-Accel-Buffering": "no", **_attachment(fmt)},
     )
+
+
+def _attachment(fmt: str) -> dict[str, str]:
+    return {"Content-Disposition": f'inline; filename="speech.{FORMATS[fmt].extension}"'}
 
 
 def resolve_voice_name(name: str, library: VoiceLibrary, default_voice: str | None = None) -> str:
@@ -294,8 +271,8 @@ async def _one_shot(request: Request, stream: AudioStream, fmt: str, headers: di
     data = await anyio.to_thread.run_sync(encode_audio, audio, stream.sample_rate, fmt)
     return Response(
         data,
-        media_type=MEDIA_TYPES[fmt],
-        headers={**headers, "Content-Disposition": f'inline; filename="speech.{EXTENSIONS[fmt]}"'},
+        media_type=FORMATS[fmt].content_type(stream.sample_rate),
+        headers={**headers, **_attachment(fmt)},
     )
 
 

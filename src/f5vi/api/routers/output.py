@@ -8,15 +8,16 @@ own directory.
 from __future__ import annotations
 
 import hmac
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from f5vi.api.auth import TOKEN_AUTH_STATE, bearer_scheme
 from f5vi.api.deps import ManagerDep, StorageDep
 from f5vi.api.errors import ApiError
+from f5vi.api.file_response import AudioFileResponse
 from f5vi.api.responses import error_responses
 from f5vi.jobs.states import JobState
 from f5vi.storage import check_filename
@@ -68,34 +69,12 @@ async def get_output(
         raise ApiError(410, "output_expired", "this output was removed after its retention period")
     if job.state is not JobState.SUCCEEDED or job.result is None:
         raise ApiError(404, "output_not_ready", f"the job is {job.state.value}; no output (yet)")
-    remote = storage.public_url(filename)
-    if remote is not None:
-        return RedirectResponse(remote, status_code=307)
+    result = job.result
+    if result.remote_url and (result.remote_url_expires_at or 0) > time.time():
+        return RedirectResponse(result.remote_url, status_code=307)
     path = storage.local_path(filename)
     if path is None:
         raise ApiError(404, "output_not_found", "no such output file")
-    size = path.stat().st_size
-    http_range = request.headers.get("range")
-    if http_range is not None:
-        _check_range(http_range, size)
-    return FileResponse(
-        path,
-        media_type=job.result.media_type,
-        filename=filename,
-        content_disposition_type="inline",
+    return AudioFileResponse(
+        path, media_type=result.media_type, filename=filename, content_disposition_type="inline"
     )
-
-
-def _check_range(http_range: str, size: int) -> None:
-    """Answer bad ranges in the API's error shape (Starlette's own answers are plain text)."""
-    try:
-        FileResponse._parse_range_header(http_range, size)
-    except MalformedRangeHeader:
-        raise ApiError(400, "invalid_range", "malformed Range header") from None
-    except RangeNotSatisfiable:
-        raise ApiError(
-            416,
-            "range_not_satisfiable",
-            "requested range is outside the file",
-            headers={"Content-Range": f"bytes */{size}"},
-        ) from None

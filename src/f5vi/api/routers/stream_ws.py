@@ -15,6 +15,8 @@ stays open). A binary frame is a 16-byte header
 little-endian mono PCM at 24 kHz.
 
 Each request goes through the shared engine queue like a job. Closing the socket cancels what runs.
+When the server shuts down, what runs or waits gets an ``error`` frame (``server_shutdown``), then
+a ``closing`` frame, and the socket is closed with code 1012 (service restart): reconnect and resend.
 """
 
 from __future__ import annotations
@@ -35,15 +37,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from f5vi.api.auth import token_matches
-from f5vi.api.errors import error_response, scrub
+from f5vi.api.errors import ApiError
 from f5vi.config import Settings
-from f5vi.engine.errors import EngineError, SynthesisCancelled
+from f5vi.engine.errors import SynthesisCancelled
 from f5vi.engine.stream_encoder import to_pcm16
 from f5vi.engine.types import SAMPLE_RATE
-from f5vi.jobs.errors import JobError
-from f5vi.jobs.streaming import AudioStream, StreamParams, StreamService
+from f5vi.errors import F5viError, scrub
+from f5vi.jobs.requests import TTSInput
+from f5vi.jobs.streaming import AudioStream, StreamService
 from f5vi.metrics import Metrics
-from f5vi.voices.errors import VoiceLibraryError
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -52,6 +54,10 @@ PROTOCOL = "f5vi.tts.v1"
 FRAME_MAGIC = b"F5PC"
 FRAME_HEADER = struct.Struct("<4sIII")
 """Binary frame header: magic, request seq (1-based per connection), chunk index (0-based), samples."""
+CLOSE_SERVICE_RESTART = 1012
+"""WebSocket close code: the server is restarting; the client may reconnect."""
+SHUTDOWN_MESSAGE = "the server is restarting; reconnect and send the request again"
+SHUTDOWN_REPORT_SECONDS = 2.0
 MAX_PENDING = 8
 """Requests one connection may have queued behind the running one."""
 MAX_FRAME_SAMPLES = SAMPLE_RATE
@@ -63,7 +69,7 @@ class SpeakMessage(BaseModel):
 
     type: Literal["speak"] = "speak"
     id: str | None = Field(None, max_length=128, description="Echoed in every frame about this request.")
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1)  # whitespace-only: the request check answers invalid_text
     voice: str = Field(min_length=1, max_length=256)
     speed: float | None = Field(None, ge=0.3, le=2.0)
     nfe_step: int | None = Field(None, ge=1, le=128)
@@ -84,7 +90,8 @@ async def tts_stream(websocket: WebSocket) -> None:
         return
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
-    connection = _Connection(websocket, websocket.app.state.streams, websocket.app.state.metrics, settings)
+    state = websocket.app.state
+    connection = _Connection(websocket, state.streams, state.metrics, settings, state.runtime.stopping)
     await connection.run()
 
 
@@ -99,12 +106,12 @@ async def _authorize(websocket: WebSocket, settings: Settings) -> bool:
     for offered in websocket.scope.get("subprotocols") or []:
         if offered.startswith("bearer.") and hmac.compare_digest(offered[7:].encode(), key.encode()):
             return True
-    response = error_response(
+    response = ApiError(
         401,
         "unauthorized",
         "missing or invalid API key: send 'Authorization: Bearer <key>' or the subprotocol 'bearer.<key>'",
         headers={"WWW-Authenticate": 'Bearer realm="f5vi"'},
-    )
+    ).response()
     try:
         await websocket.send_denial_response(response)
     except RuntimeError:  # the server cannot send an HTTP answer to a WebSocket handshake
@@ -114,9 +121,15 @@ async def _authorize(websocket: WebSocket, settings: Settings) -> bool:
 
 class _Connection:
     def __init__(
-        self, websocket: WebSocket, streams: StreamService, metrics: Metrics, settings: Settings
+        self,
+        websocket: WebSocket,
+        streams: StreamService,
+        metrics: Metrics,
+        settings: Settings,
+        stopping: asyncio.Event,
     ) -> None:
         self.ws = websocket
+        self.stopping = stopping
         self.streams = streams
         self.metrics = metrics
         self.settings = settings
@@ -124,6 +137,8 @@ class _Connection:
         self.send_lock = asyncio.Lock()
         self.seq = 0
         self.current: AudioStream | None = None
+        self.interrupted_as = ("cancelled", "cancelled while running")
+        """The error frame of a request stopped while running (a cancel message, or the shutdown)."""
 
     # ------------------------------------------------------------------ sending
     async def send_json(self, payload: dict[str, Any]) -> None:
@@ -152,7 +167,10 @@ class _Connection:
                 }
             )
             while True:
-                message = await self.ws.receive()
+                message = await self._receive()
+                if message is None:  # the server is shutting down
+                    await self._close_for_shutdown()
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 if message.get("text") is not None:
@@ -174,6 +192,35 @@ class _Connection:
             ):
                 with contextlib.suppress(Exception):
                     await self.ws.close(code=1000)
+
+    async def _receive(self) -> dict[str, Any] | None:
+        """The next client message, or None once the server drains (SIGTERM)."""
+        if self.stopping.is_set():
+            return None
+        receive = asyncio.ensure_future(self.ws.receive())
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({receive, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not receive.done():
+                receive.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await receive
+        return receive.result() if receive.done() and not receive.cancelled() else None
+
+    async def _close_for_shutdown(self) -> None:
+        """Stop what runs, refuse what waits, say why, and close with 1012 (service restart)."""
+        self.interrupted_as = ("server_shutdown", SHUTDOWN_MESSAGE)
+        await self._cancel_all(reason="server_shutdown", message=SHUTDOWN_MESSAGE)
+        deadline = time.monotonic() + SHUTDOWN_REPORT_SECONDS
+        while self.current is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # the request's own error frame goes first
+        closing = {"type": "closing", "code": "server_shutdown", "message": SHUTDOWN_MESSAGE}
+        with contextlib.suppress(Exception):
+            async with self.send_lock:  # no audio frame of the cancelled request after this one
+                await self.ws.send_text(json.dumps(closing, separators=(",", ":")))
+                await self.ws.close(code=CLOSE_SERVICE_RESTART, reason="server restarting")
 
     async def _on_text(self, text: str) -> None:
         try:
@@ -208,9 +255,6 @@ class _Connection:
             )
             await self.send_error("validation_error", problems, request_id=request_id)
             return
-        if not message.text.strip():
-            await self.send_error("invalid_text", "text is empty", request_id=request_id)
-            return
         if self.pending.qsize() >= MAX_PENDING:
             await self.send_error(
                 "too_many_pending",
@@ -221,16 +265,16 @@ class _Connection:
         self.seq += 1
         self.pending.put_nowait(_Request(self.seq, message))
 
-    async def _cancel_all(self) -> None:
+    async def _cancel_all(
+        self, *, reason: str = "cancelled", message: str = "cancelled before it started"
+    ) -> None:
         dropped: list[_Request] = []
         while not self.pending.empty():
             dropped.append(self.pending.get_nowait())
         if self.current is not None:
             await self.current.aclose()  # the worker reports it
         for request in dropped:
-            await self.send_error(
-                "cancelled", "cancelled before it started", request_id=request.message.id, seq=request.seq
-            )
+            await self.send_error(reason, message, request_id=request.message.id, seq=request.seq)
 
     # ------------------------------------------------------------------ requests
     async def _work(self) -> None:
@@ -241,17 +285,11 @@ class _Connection:
     async def _speak(self, request: _Request) -> None:
         msg, seq = request.message, request.seq
         try:
-            stream = await self.streams.open(
-                StreamParams(
-                    text=msg.text,
-                    voice=msg.voice,
-                    speed=msg.speed,
-                    nfe_step=msg.nfe_step,
-                    seed=msg.seed,
-                    label="ws",
-                )
+            params = TTSInput(
+                text=msg.text, ref_name=msg.voice, speed=msg.speed, nfe_step=msg.nfe_step, seed=msg.seed
             )
-        except (JobError, VoiceLibraryError, EngineError) as exc:
+            stream = await self.streams.open(params, label="ws")
+        except F5viError as exc:
             await self.send_error(exc.code, exc.message, request_id=msg.id, seq=seq)
             return
         self.current = stream
@@ -298,7 +336,8 @@ class _Connection:
                     index += 1
                     samples += count
             if stream.closed:  # cancelled by a cancel message
-                await self.send_error("cancelled", "cancelled while running", request_id=msg.id, seq=seq)
+                code, message = self.interrupted_as
+                await self.send_error(code, message, request_id=msg.id, seq=seq)
                 return
             elapsed = time.monotonic() - request.received
             synthesis = stream.stats.synthesis_seconds
@@ -319,7 +358,7 @@ class _Connection:
             )
         except SynthesisCancelled as exc:
             await self.send_error("cancelled", exc.message, request_id=msg.id, seq=seq)
-        except (EngineError, VoiceLibraryError) as exc:
+        except F5viError as exc:
             await self.send_error(exc.code, exc.message, request_id=msg.id, seq=seq)
         finally:
             self.current = None

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Depends, Response, status
 from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import BaseUrlDep, ManagerDep, SettingsDep
 from f5vi.api.responses import error_responses
-from f5vi.api.schemas import JobView, KillResponse, TTSAccepted, TTSRequest
-from f5vi.api.views import check_url, confirmation_url, job_view
+from f5vi.api.schemas import JobView, KillResponse, TTSAccepted
+from f5vi.api.views import job_view
 from f5vi.jobs.errors import UnknownJobError
+from f5vi.jobs.links import check_url, confirmation_url
+from f5vi.jobs.requests import TTSRequest
 from f5vi.jobs.states import JobState
 from f5vi.voices.errors import VoiceLibraryError
 
@@ -69,7 +71,7 @@ async def _voice_transcript(manager: ManagerDep, voice_id: str) -> str | None:
 async def get_progress(
     job_id: str, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep
 ) -> JobView:
-    job = await manager.get_async(job_id)
+    job = await manager.get(job_id)
     if job is None:
         raise UnknownJobError(job_id)
     return job_view(job, manager, settings, base_url)

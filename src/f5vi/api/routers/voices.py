@@ -9,7 +9,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, File, Form, UploadFile, status
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import ManagerDep, SettingsDep, VoicesDep
+from f5vi.api.deps import EngineDep, SettingsDep, VoicesDep
 from f5vi.api.errors import ApiError
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import VoiceDeleted, VoiceInfo, VoiceListResponse
@@ -61,7 +61,7 @@ async def list_voices(voices: VoicesDep, settings: SettingsDep) -> VoiceListResp
 )
 async def upload_voice(
     voices: VoicesDep,
-    manager: ManagerDep,
+    engine: EngineDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="Reference audio: WAV, FLAC, MP3 or OGG.")],
     voice_id: Annotated[str | None, Form(max_length=64)] = None,
@@ -88,7 +88,7 @@ async def upload_voice(
         voice = await anyio.to_thread.run_sync(call)
     else:
         # Without a transcript the library runs ASR: heavy model work waits for the engine's turn.
-        voice = await manager.run_on_engine(call)
+        voice = await engine.run_call(call)
     return voice_info(voice, settings.voices_dir.name or "voices")
 
 

@@ -1,0 +1,54 @@
+"""The checks every synthesis request passes, before and without any model work.
+
+One function for all callers: the job system runs it at submit time (also while the model is still
+loading), the synthesizer again before it starts, so what is refused and how it is worded cannot
+differ between the HTTP API, the WebSocket stream, the OpenAI endpoint, RunPod and the CLI.
+"""
+
+from __future__ import annotations
+
+from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError, InvalidTextError
+from f5vi.engine.types import SynthesisRequest
+
+SPEED_RANGE = (0.3, 2.0)
+NFE_RANGE = (1, 128)
+CFG_RANGE = (0.0, 10.0)
+SWAY_RANGE = (-1.0, 1.0)
+CROSS_FADE_RANGE = (0.0, 1.0)
+ODE_METHODS = ("euler", "midpoint")
+
+
+def require_text(text: str) -> str:
+    """``text`` if it has something to say; empty or whitespace-only text raises InvalidTextError."""
+    if not text or not text.strip():
+        raise InvalidTextError("text is empty")
+    return text
+
+
+def check_text(text: str, max_chars: int) -> None:
+    """Refuse empty (or whitespace-only) text and text over the configured length."""
+    require_text(text)
+    if len(text) > max_chars:
+        raise InvalidTextError(f"text has {len(text)} characters; the limit is {max_chars}")
+
+
+def validate_request(request: SynthesisRequest, max_text_chars: int) -> None:
+    """Raise the typed error for the first thing in ``request`` that synthesis would refuse."""
+    _check_range("speed", request.speed, SPEED_RANGE)
+    _check_range("nfe_step", request.nfe_step, NFE_RANGE)
+    _check_range("cfg_strength", request.cfg_strength, CFG_RANGE)
+    _check_range("sway_sampling_coef", request.sway_sampling_coef, SWAY_RANGE)
+    _check_range("cross_fade_seconds", request.cross_fade_seconds, CROSS_FADE_RANGE)
+    if request.ode_method not in ODE_METHODS:
+        raise InvalidParameterError(f"ode_method must be one of {', '.join(ODE_METHODS)}")
+    if request.seed is not None and not 0 <= request.seed < 2**32:
+        raise InvalidParameterError("seed must be in [0, 2**32)")
+    check_text(request.text, max_text_chars)
+    if request.reference.transcript is not None and not request.reference.transcript.strip():
+        raise InvalidReferenceError("the reference transcript is empty")
+
+
+def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
+    low, high = bounds
+    if not (low <= value <= high):  # also rejects NaN
+        raise InvalidParameterError(f"{name} must be between {low} and {high}, got {value}")

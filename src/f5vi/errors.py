@@ -1,0 +1,69 @@
+"""One base for every error f5vi raises on purpose: a stable code, an HTTP status, a safe message.
+
+The engine, the voice library, storage and the job system each have their own error classes, all
+derived from :class:`F5viError`, so every front door (HTTP, RunPod, CLI) answers any of them the same
+way: ``code`` and ``message`` go to the client, ``http_status`` says how serious it is. Anything that
+is not an ``F5viError`` is a bug and reaches clients only as :class:`InternalError`.
+
+This module imports nothing of f5vi: it sits below the engine.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class F5viError(Exception):
+    """An error with a stable machine-readable ``code`` and a message that is safe to show.
+
+    Subclasses declare both in their class line: ``class VoiceNotFoundError(VoiceLibraryError,
+    code="voice_not_found", http_status=404)``; a subclass that names neither inherits its parent's.
+    """
+
+    code: str = "error"
+    http_status: int = 500
+
+    def __init_subclass__(
+        cls, *, code: str | None = None, http_status: int | None = None, **kw: object
+    ) -> None:
+        super().__init_subclass__(**kw)
+        if code is not None:
+            cls.code = code
+        if http_status is not None:
+            cls.http_status = http_status
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that belong with the answer (``Retry-After`` for 429/503)."""
+        return {}
+
+    @property
+    def is_internal(self) -> bool:
+        """A fault of the server (5xx other than 503): log it, do not show its message."""
+        return self.http_status >= 500 and self.http_status != 503
+
+
+class InternalError(F5viError, code="internal_error"):
+    """Something failed that was not expected to; the details are in the server log only."""
+
+
+def as_f5vi_error(exc: BaseException) -> F5viError:
+    """``exc`` itself if it is one of ours, else an :class:`InternalError` naming only its type."""
+    if isinstance(exc, F5viError):
+        return exc
+    return InternalError(f"synthesis failed unexpectedly ({type(exc).__name__}); see the server log")
+
+
+# Absolute POSIX paths (not URL paths: no ':' or '/' or word character right before the slash).
+_ABS_PATH_RE = re.compile(r"(?<![\w:/.])/(?:[^\s'\"/]+/)+([^\s'\"/]*)")
+
+
+def scrub(message: str) -> str:
+    """Replace absolute paths by their last component so messages never reveal the server's layout."""
+    return _ABS_PATH_RE.sub(lambda m: m.group(1) or "<dir>", message)

@@ -1,0 +1,105 @@
+"""One SQLite file, used safely: WAL, ``synchronous=FULL``, one process at a time, a schema version.
+
+A second server pointed at the same data directory would interleave two engines' job tables; an
+exclusive ``flock`` on ``<file>.lock`` makes that a clear start-up error instead. The connection is
+shared by threads behind one re-entrant lock; :meth:`Database.transaction` is ``BEGIN IMMEDIATE``,
+so a read-check-write sequence inside it cannot interleave with another writer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class DatabaseError(Exception):
+    pass
+
+
+class StoreLockedError(DatabaseError):
+    """Another process holds the data directory; two servers must never share one job table."""
+
+
+class Database:
+    def __init__(self, path: Path, schema: str, version: int, *, exclusive: bool, name: str) -> None:
+        self.path = Path(path)
+        self.lock = threading.RLock()
+        self._schema = schema
+        self._version = version
+        self._exclusive = exclusive
+        self._name = name
+        self._conn: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+
+    def open(self) -> None:
+        """Connect, check the schema is not newer than ours, create or upgrade the tables."""
+        with self.lock:
+            if self._conn is not None:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._exclusive:
+                self._acquire_process_lock()
+            try:
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                found = conn.execute("PRAGMA user_version").fetchone()[0]
+                if found > self._version:
+                    raise DatabaseError(
+                        f"{self._name} schema {found} is newer than this f5vi ({self._version})"
+                    )
+                conn.executescript(self._schema)  # CREATE ... IF NOT EXISTS: also adds new tables
+                conn.execute(f"PRAGMA user_version={self._version}")
+            except BaseException:
+                self._release_process_lock()
+                raise
+            self._conn = conn
+
+    def close(self) -> None:
+        with self.lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._release_process_lock()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise DatabaseError(f"{self._name} is not open")
+        return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            conn = self.connection
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _acquire_process_lock(self) -> None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreLockedError(
+                f"the {self._name} {self.path.name} is in use by another process (same data_dir)"
+            ) from None
+        self._lock_fd = fd
+
+    def _release_process_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None

@@ -1,0 +1,163 @@
+"""Client parameters -> one checked, complete synthesis request, the same for every front door.
+
+A request has three shapes, each for one reason:
+
+- :class:`TTSInput`: what a client chose (``None`` = the server's default). The HTTP job API and the
+  RunPod worker validate :class:`TTSRequest` (the schema they share) into it; the WebSocket stream and
+  the OpenAI endpoint map their own protocol fields onto it.
+- :class:`~f5vi.jobs.models.JobRequest`: the same with every default filled in from
+  :class:`~f5vi.config.Settings` and the voice resolved to its id — what a job persists, so a job
+  queued before a restart runs with the parameters it was accepted with.
+- :class:`~f5vi.engine.types.SynthesisRequest`: what the engine takes (the voice's audio and
+  transcript as they are when it runs).
+
+:meth:`RequestBuilder.prepare` goes from the first to the last and runs every submit-time check
+once (:func:`~f5vi.engine.validation.validate_request`: empty text, length, ranges; the output
+format), so the entry points refuse the same things with the same words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+import anyio.to_thread
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from f5vi.config import Settings
+from f5vi.engine.errors import InvalidParameterError
+from f5vi.engine.types import ReferenceVoice, SynthesisRequest
+from f5vi.engine.validation import require_text, validate_request
+from f5vi.formats import OutputFormat, available_formats
+from f5vi.jobs.models import JOB_ID_PATTERN, JobRequest
+
+SpeechText = Annotated[str, Field(min_length=1), AfterValidator(require_text)]
+"""Text to speak in a request schema: whitespace-only text is a validation error of the field, by
+the same check (:func:`~f5vi.engine.validation.require_text`) the engine runs."""
+
+
+class VoiceLike(Protocol):
+    id: str
+    audio_path: Path
+    transcript: str | None
+
+
+class VoiceResolver(Protocol):
+    """What the job system needs of :class:`f5vi.voices.library.VoiceLibrary`."""
+
+    def resolve(self, ref_name: str) -> Any: ...
+
+    def ensure_transcript(self, voice: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class TTSInput:
+    """What a client asks for; ``None`` means the server's default (``Settings``)."""
+
+    text: str
+    ref_name: str
+    speed: float | None = None
+    nfe_step: int | None = None
+    seed: int | None = None
+    format: str = "wav"
+
+
+class TTSRequest(BaseModel):
+    """Submit text for synthesis. Unknown fields are ignored (older clients send extras)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [{"text": "Xin chào, tôi là trợ lý ảo.", "ref_name": "vi_north_male", "speed": 0.9}]
+        },
+    )
+
+    text: SpeechText = Field(description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
+    ref_name: str = Field(
+        min_length=1,
+        max_length=256,
+        description="Reference voice: `3_Nu`, `3_Nu.wav`, `sample/3_Nu.wav` or `voice:3_Nu`.",
+    )
+    speed: float | None = Field(None, ge=0.3, le=2.0, description="Speaking rate; default 0.9.")
+    job_id: str | None = Field(
+        None,
+        pattern=JOB_ID_PATTERN,
+        description="Optional client id (letters, digits, `_`, `-`; <= 128). Resubmitting the same id "
+        "with the same request returns the existing job; with a different request: 409.",
+    )
+    nfe_step: int | None = Field(None, ge=1, le=128, description="ODE steps; default 32.")
+    seed: int | None = Field(None, ge=0, lt=2**32, description="Random seed; chosen and reported if omitted.")
+    format: OutputFormat = Field("wav", description="Output format; wav is 16-bit PCM mono 24 kHz.")
+
+    def to_input(self) -> TTSInput:
+        return TTSInput(
+            text=self.text,
+            ref_name=self.ref_name,
+            speed=self.speed,
+            nfe_step=self.nfe_step,
+            seed=self.seed,
+            format=self.format,
+        )
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A checked request: complete parameters, the voice it names, and the engine's request."""
+
+    request: JobRequest
+    voice: Any
+    synthesis: SynthesisRequest
+
+
+def complete_request(params: TTSInput, voice_id: str, settings: Settings) -> JobRequest:
+    """Fill every parameter the client left out from the server's settings."""
+    s = settings
+    return JobRequest(
+        text=params.text,
+        voice_id=voice_id,
+        ref_name=params.ref_name,
+        speed=float(params.speed if params.speed is not None else s.speed),
+        nfe_step=int(params.nfe_step if params.nfe_step is not None else s.nfe_step),
+        seed=params.seed,
+        format=(params.format or "wav").lower(),
+        cfg_strength=s.cfg_strength,
+        sway_sampling_coef=s.sway_sampling_coef,
+        ode_method=s.ode_method,
+        cross_fade_seconds=s.cross_fade_seconds,
+    )
+
+
+_ENGINE_PARAMETERS = tuple(
+    f.name for f in fields(SynthesisRequest) if f.name in {g.name for g in fields(JobRequest)}
+)
+"""What a job request hands to the engine as it is (text, speed, nfe_step, cfg, sway, ode, seed, ...)."""
+
+
+def synthesis_request(request: JobRequest, voice: VoiceLike) -> SynthesisRequest:
+    """The engine's request for ``request`` with ``voice`` as it is now (its transcript may be new)."""
+    return SynthesisRequest(
+        reference=ReferenceVoice(audio_path=voice.audio_path, transcript=voice.transcript, voice_id=voice.id),
+        **{name: getattr(request, name) for name in _ENGINE_PARAMETERS},
+    )
+
+
+def check_format(name: str) -> None:
+    available = available_formats()
+    if name not in available:
+        raise InvalidParameterError(f"unsupported format {name!r}; available: {', '.join(available)}")
+
+
+@dataclass(frozen=True)
+class RequestBuilder:
+    settings: Settings
+    voices: VoiceResolver
+
+    async def prepare(self, params: TTSInput) -> PreparedRequest:
+        """Resolve the voice, fill the defaults, check everything; raises the typed errors."""
+        voice = await anyio.to_thread.run_sync(self.voices.resolve, params.ref_name)
+        request = complete_request(params, voice.id, self.settings)
+        synthesis = synthesis_request(request, voice)
+        validate_request(synthesis, self.settings.max_text_chars)
+        check_format(request.format)
+        return PreparedRequest(request=request, voice=voice, synthesis=synthesis)

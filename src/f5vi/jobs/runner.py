@@ -1,0 +1,211 @@
+"""One TTS job's turn on the engine: synthesise, encode, store, and record how it ended.
+
+Registered with the :class:`~f5vi.jobs.scheduler.EngineScheduler` for work of kind ``tts``. A cancel
+(checked between ODE steps) ends the job ``cancelled``, or — when the server is shutting down —
+puts it back in the queue without counting the attempt. Typed errors fail the job with their code;
+anything else is logged and the job fails as ``internal_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+
+from f5vi.engine.errors import SynthesisCancelled
+from f5vi.errors import as_f5vi_error
+from f5vi.formats import FORMATS
+from f5vi.jobs.models import Job, JobResult
+from f5vi.jobs.progress import (
+    P_ENCODING,
+    P_SAVING,
+    P_STARTING,
+    P_TRANSCRIBING,
+    ProgressWriter,
+    engine_progress,
+)
+from f5vi.jobs.queue import WorkItem
+from f5vi.jobs.requests import VoiceResolver, synthesis_request
+from f5vi.jobs.scheduler import EngineScheduler
+from f5vi.jobs.states import InvalidTransitionError, JobState
+from f5vi.jobs.tracker import ActiveJob, CancelReason, JobTracker
+from f5vi.storage import OutputStorage, StoredFile
+
+if TYPE_CHECKING:
+    from f5vi.engine.types import SynthesisResult
+
+logger = logging.getLogger(__name__)
+
+Encoder = Callable[[Any, int, str], bytes]
+
+
+def default_encoder(wave: Any, sample_rate: int, fmt: str) -> bytes:
+    from f5vi.engine.audio import encode_audio  # torch-heavy: imported when the first job runs
+
+    return encode_audio(wave, sample_rate, fmt)
+
+
+@dataclass(frozen=True)
+class JobRunner:
+    tracker: JobTracker
+    progress: ProgressWriter
+    scheduler: EngineScheduler
+    voices: VoiceResolver
+    storage: OutputStorage
+    encode: Encoder
+
+    def interrupt(self, item: WorkItem) -> None:
+        """Shutdown: stop the running job at the next ODE step; it goes back to the queue."""
+        active = self.tracker.active(item.key)
+        if active is not None:
+            active.cancel(CancelReason.SHUTDOWN)
+
+    async def run(self, item: WorkItem) -> None:
+        job_id = item.key
+        tracker = self.tracker
+        active = tracker.active(job_id)
+        if active is None:
+            logger.info("job %s is no longer active; skipped", job_id)
+            return
+        if active.cancel_reason is CancelReason.USER:
+            with contextlib.suppress(InvalidTransitionError):
+                await self._finish(job_id, JobState.CANCELLED, "cancelled", "cancelled by request")
+            return
+        try:
+            job = await tracker.transition(
+                job_id,
+                JobState.RUNNING,
+                expected={JobState.QUEUED},
+                stage="starting",
+                progress=P_STARTING,
+                error_code=None,
+                error_message=None,
+            )
+        except InvalidTransitionError:
+            logger.info("job %s is no longer queued; skipped", job_id)
+            tracker.release(job_id)
+            return
+        logger.info("job %s running (attempt %d)", job_id, job.attempts)
+        try:
+            started = time.monotonic()
+            result = await self._synthesize(job, active)
+            await self._store(job, active, result, started)
+        except SynthesisCancelled:
+            if active.cancel_reason is CancelReason.SHUTDOWN:
+                await self._requeue_for_shutdown(job_id)
+            else:
+                await self._finish(
+                    job_id, JobState.CANCELLED, "cancelled", "cancelled by request while running"
+                )
+                logger.info("job %s cancelled while running", job_id)
+        except Exception as exc:
+            error = as_f5vi_error(exc)
+            if error.is_internal:
+                logger.exception("job %s failed unexpectedly", job_id)
+            else:
+                logger.warning("job %s failed: %s: %s", job_id, error.code, error.message)
+            await self._finish(job_id, JobState.FAILED, error.code, error.message)
+
+    async def _synthesize(self, job: Job, active: ActiveJob) -> SynthesisResult:
+        synth = self.scheduler.synthesizer
+        assert synth is not None, "the scheduler runs work only once the engine is attached"
+        voice = await anyio.to_thread.run_sync(self.voices.resolve, job.request.voice_id)
+        if voice.transcript is None:
+            self.progress.update(job.id, P_TRANSCRIBING, "transcribing")
+            voice = await anyio.to_thread.run_sync(self.voices.ensure_transcript, voice)
+        active.token.raise_if_cancelled()
+        request = synthesis_request(job.request, voice)
+        loop = asyncio.get_running_loop()
+        engine_started = time.monotonic()
+
+        def on_progress(fraction: float, stage: str, chunk_index: int, chunk_count: int) -> None:
+            # Called in the worker thread: hand the update to the event loop without waiting.
+            fraction = min(max(float(fraction), 0.0), 1.0)
+            elapsed = time.monotonic() - engine_started
+            eta = elapsed * (1.0 - fraction) / fraction if fraction >= 0.05 else None
+            loop.call_soon_threadsafe(
+                self.progress.update, job.id, engine_progress(fraction), stage, chunk_index, chunk_count, eta
+            )
+
+        return await anyio.to_thread.run_sync(synth.synthesize, request, on_progress, active.token)
+
+    async def _store(self, job: Job, active: ActiveJob, result: SynthesisResult, started: float) -> None:
+        """Encode and save the audio, then mark the job succeeded (the file goes if that fails)."""
+        token = active.token
+        token.raise_if_cancelled()
+        self.progress.update(job.id, P_ENCODING, "encoding", job.chunk_count, job.chunk_count)
+        fmt = job.request.format
+        data = await anyio.to_thread.run_sync(self.encode, result.audio, result.sample_rate, fmt)
+        token.raise_if_cancelled()
+        self.progress.update(job.id, P_SAVING, "saving")
+        stored = await anyio.to_thread.run_sync(self.storage.save, job.output_filename, data)
+        try:
+            token.raise_if_cancelled()
+            await self._succeed(job, result, stored, started)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await anyio.to_thread.run_sync(self.storage.delete, job.output_filename)
+            raise
+
+    async def _succeed(self, job: Job, result: SynthesisResult, stored: StoredFile, started: float) -> None:
+        fmt = job.request.format
+        chunks = len(result.chunks)
+        job_result = JobResult(
+            filename=job.output_filename,
+            format=fmt,
+            media_type=FORMATS[fmt].content_type(result.sample_rate),
+            size_bytes=stored.size_bytes,
+            duration_seconds=round(result.duration_seconds, 3),
+            sample_rate=result.sample_rate,
+            seed=result.seed,
+            reference_text=result.reference_text,
+            normalized_text=result.normalized_text,
+            chunk_count=chunks,
+            processing_time_seconds=round(time.monotonic() - started, 3),
+            warnings=list(result.warnings),
+            timings={k: round(float(v), 4) for k, v in result.timings.items()},
+            remote_url=stored.remote_url,
+            remote_url_expires_at=stored.remote_url_expires_at,
+        )
+        await self._finish(
+            job.id,
+            JobState.SUCCEEDED,
+            None,
+            None,
+            result=job_result,
+            stage="done",
+            chunk_index=chunks,
+            chunk_count=chunks,
+        )
+        logger.info(
+            "job %s succeeded: %.2fs audio in %.2fs",
+            job.id,
+            job_result.duration_seconds,
+            job_result.processing_time_seconds,
+        )
+
+    async def _finish(
+        self, job_id: str, state: JobState, code: str | None, message: str | None, **changes: Any
+    ) -> Job:
+        return await self.tracker.finish(
+            job_id, state, code, message, expected={JobState.RUNNING, JobState.QUEUED}, **changes
+        )
+
+    async def _requeue_for_shutdown(self, job_id: str) -> None:
+        """Graceful stop interrupted the job: back to the queue, not counted as an attempt."""
+        job = await self.tracker.reload(job_id)
+        await self.tracker.transition(
+            job_id,
+            JobState.QUEUED,
+            expected={JobState.RUNNING},
+            attempts=max(job.attempts - 1, 0),
+            stage=None,
+            eta_seconds=None,
+        )
+        logger.info("job %s interrupted by shutdown; it stays queued", job_id)

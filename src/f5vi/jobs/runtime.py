@@ -1,0 +1,101 @@
+"""The job system of one process, put together and started and stopped in the right order.
+
+One :class:`~f5vi.jobs.scheduler.EngineScheduler` (the engine queue) serves the
+:class:`~f5vi.jobs.manager.JobManager` (durable jobs) and the
+:class:`~f5vi.jobs.streaming.StreamService` (live streams). The HTTP app's lifespan, the RunPod worker
+(through that lifespan) and the tests all build it here, so the order below holds everywhere:
+
+- start: open the job store and re-queue what was waiting, then start the engine loop;
+- drain (on SIGTERM, *before* the HTTP server waits for its connections): refuse new work, tell
+  long-lived connections (SSE, WebSocket) to end (:attr:`JobRuntime.stopping`), cancel open streams,
+  interrupt the running item (a job goes back to the queue, not counted as an attempt) and wait for
+  it — jobs that had not started stay queued on disk as they were;
+- stop: drain if that has not happened, then close the store.
+
+Draining first is what keeps a deploy inside an orchestrator's grace period: otherwise the server
+waits for connected clients while the engine keeps working through the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from f5vi.config import Settings
+from f5vi.jobs.manager import JobManager
+from f5vi.jobs.requests import VoiceResolver
+from f5vi.jobs.runner import Encoder
+from f5vi.jobs.scheduler import EngineScheduler
+from f5vi.jobs.store import JobStore
+from f5vi.jobs.streaming import StreamService
+from f5vi.storage import OutputStorage
+
+if TYPE_CHECKING:
+    from f5vi.engine.synthesizer import Synthesizer
+    from f5vi.metrics import Metrics
+
+
+class JobRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        voices: VoiceResolver,
+        storage: OutputStorage,
+        *,
+        synthesizer: Synthesizer | None = None,
+        metrics: Metrics | None = None,
+        store: JobStore | None = None,
+        encoder: Encoder | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.scheduler = EngineScheduler(settings.queue_max, synthesizer)
+        self.manager = JobManager(
+            settings, self.scheduler, voices, storage, store=store, encoder=encoder, clock=clock
+        )
+        self.streams = StreamService(
+            self.scheduler,
+            self.manager.requests,
+            voices,
+            max_buffered=settings.stream_buffer_pieces,
+            stall_timeout=settings.stream_stall_timeout_seconds,
+            metrics=metrics,
+        )
+
+        self.stopping = asyncio.Event()
+        """Set when draining begins: SSE and WebSocket handlers send their last frame and end."""
+        self._drain: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        self.stopping.clear()
+        self._drain = None
+        await self.manager.start()
+        self.scheduler.start()
+
+    def begin_shutdown(self) -> asyncio.Future[None]:
+        """Start draining now (idempotent); the future is done once the engine has stopped."""
+        if self._drain is None:
+            self.stopping.set()
+            self.manager.stop_accepting()
+            self._drain = asyncio.ensure_future(self._drain_now(self.settings.shutdown_grace_seconds))
+        return self._drain
+
+    async def _drain_now(self, timeout: float) -> None:
+        await self.streams.close_all()
+        await self.scheduler.stop(timeout=timeout)
+
+    async def stop(self) -> None:
+        await self.begin_shutdown()
+        await self.manager.close()
+
+    async def __aenter__(self) -> JobRuntime:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,249 @@
+"""The one engine queue and the task that works through it.
+
+Every kind of engine work is a :class:`~f5vi.jobs.queue.WorkItem` in one bounded FIFO: TTS jobs,
+streams, plain blocking calls (ASR of an uploaded voice, freeing memory). One asyncio task takes the
+items in arrival order and awaits the handler registered for the item's kind, so the device runs one
+thing at a time and kinds take turns fairly; blocking model work runs in worker threads so the event
+loop never waits for it.
+
+The scheduler knows nothing about jobs, streams or HTTP: the job manager and the stream service
+register handlers (and a way to interrupt their running item at shutdown). It also holds the loaded
+engine and its status, which every entry point consults before it accepts work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio.to_thread
+
+from f5vi.jobs.errors import QueueFullError, ServiceUnavailableError
+from f5vi.jobs.queue import WorkItem, WorkQueue
+from f5vi.logging_setup import log_context
+
+if TYPE_CHECKING:
+    from f5vi.engine.synthesizer import Synthesizer
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+WORK_KIND_CALL = "call"
+"""Engine work that is a plain blocking call (see :meth:`EngineScheduler.run_call`)."""
+
+WorkHandler = Callable[[WorkItem], Awaitable[None]]
+Interrupt = Callable[[WorkItem], None]
+
+
+class EngineStatus(StrEnum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class CurrentWork:
+    kind: str
+    key: str
+    started_monotonic: float
+
+
+@dataclass(frozen=True)
+class _Kind:
+    run: WorkHandler
+    interrupt: Interrupt | None
+
+
+class EngineScheduler:
+    """The engine (once loaded), its status, and the queue of work in front of it.
+
+    Work may be queued before the engine is attached (jobs submitted while the model loads); the
+    loop starts taking items once :meth:`attach` was called.
+    """
+
+    def __init__(self, queue_max: int, synthesizer: Synthesizer | None = None) -> None:
+        self.queue = WorkQueue(queue_max)
+        self._kinds: dict[str, _Kind] = {WORK_KIND_CALL: _Kind(self._run_call, None)}
+        self._synth: Synthesizer | None = None
+        self._status = EngineStatus.LOADING
+        self._error: str | None = None
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._current: CurrentWork | None = None
+        self._current_item: WorkItem | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
+        self._avg_work_seconds: float | None = None
+        if synthesizer is not None:
+            self.attach(synthesizer)
+
+    # ------------------------------------------------------------------ engine
+    def attach(self, synthesizer: Synthesizer) -> None:
+        """The model is loaded: queued work starts running."""
+        self._synth = synthesizer
+        self._status = EngineStatus.READY
+        self._error = None
+        self._ready.set()
+
+    def failed(self, message: str) -> None:
+        """The model could not be loaded: new work is refused (503); queued jobs stay on disk."""
+        self._status = EngineStatus.FAILED
+        self._error = message
+
+    @property
+    def synthesizer(self) -> Synthesizer | None:
+        return self._synth
+
+    @property
+    def status(self) -> EngineStatus:
+        return self._status
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    def check_not_failed(self) -> None:
+        if self._status is EngineStatus.FAILED:
+            raise ServiceUnavailableError("the synthesis engine failed to load; see /health")
+
+    def require_ready(self) -> Synthesizer:
+        """The engine, for work that cannot wait in the queue for it to load (a live stream)."""
+        self.check_not_failed()
+        if self._synth is None or self._status is not EngineStatus.READY:
+            raise ServiceUnavailableError("the model is still loading; retry shortly", retry_after_seconds=5)
+        return self._synth
+
+    # ------------------------------------------------------------------ kinds and queue
+    def register(self, kind: str, run: WorkHandler, *, interrupt: Interrupt | None = None) -> None:
+        """Run items of ``kind`` with ``run``; ``interrupt(item)`` asks a running one to stop (shutdown)."""
+        self._kinds[kind] = _Kind(run, interrupt)
+
+    def enqueue(self, item: WorkItem, *, force: bool = False) -> None:
+        """Queue ``item`` (bounded unless ``force``: restart recovery must not drop jobs)."""
+        if item.kind not in self._kinds:
+            raise ValueError(f"no handler for work of kind {item.kind!r}")
+        if not force:
+            self.check_room()
+        self.queue.put(item, force=True)
+
+    def check_room(self) -> None:
+        """Raise :class:`QueueFullError` (429) if one more item would exceed the bound."""
+        if len(self.queue) >= self.queue.maxsize:
+            raise QueueFullError(len(self.queue), self.retry_after_seconds())
+
+    @property
+    def current(self) -> CurrentWork | None:
+        return self._current
+
+    @property
+    def average_work_seconds(self) -> float | None:
+        """Smoothed duration of recent jobs and streams (not plain calls); None before the first."""
+        return self._avg_work_seconds
+
+    def retry_after_seconds(self) -> int:
+        per_item = self._avg_work_seconds or 10.0
+        return max(1, min(3600, math.ceil(per_item)))
+
+    # ------------------------------------------------------------------ blocking calls
+    async def run_call(self, fn: Callable[[], T]) -> T:
+        """Run a blocking call in the engine's turn (FIFO with jobs), e.g. ASR of an uploaded voice.
+
+        Heavy model work must not run beside a synthesis on the same device. If the engine failed to
+        load, or the loop is not running, there is no turn to wait for and the call runs at once.
+        """
+        if self._status is EngineStatus.FAILED or self._task is None:
+            return await anyio.to_thread.run_sync(fn)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.enqueue(WorkItem(kind=WORK_KIND_CALL, key=f"call_{secrets.token_hex(6)}", payload=(fn, future)))
+        return await future
+
+    def schedule_call(self, fn: Callable[[], Any]) -> None:
+        """Like :meth:`run_call` without waiting for the result (errors are logged)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def _log(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                logger.error("scheduled engine call failed: %s", done.exception())
+
+        future.add_done_callback(_log)
+        self.enqueue(WorkItem(kind=WORK_KIND_CALL, key=f"call_{secrets.token_hex(6)}", payload=(fn, future)))
+
+    async def _run_call(self, item: WorkItem) -> None:
+        fn, future = item.payload
+        if future.done():  # the caller went away while it waited
+            return
+        try:
+            result = await anyio.to_thread.run_sync(fn)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(result)
+
+    # ------------------------------------------------------------------ the loop
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._loop(), name="f5vi-engine")
+
+    async def stop(self, *, timeout: float = 30.0) -> None:
+        """Take no further item; interrupt the running one and wait (up to ``timeout``) until it ends.
+
+        Items still queued stay in the queue object (jobs are on disk and resume at the next start).
+        """
+        self._stopping = True
+        item = self._current_item
+        if item is not None:
+            interrupt = self._kinds[item.kind].interrupt
+            if interrupt is not None:
+                interrupt(item)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _loop(self) -> None:
+        await self._ready.wait()
+        while not self._stopping:
+            item = await self.queue.get()
+            if self._stopping:
+                self.queue.put_front(item)
+                return
+            await self._run(item)
+
+    async def _run(self, item: WorkItem) -> None:
+        started = time.monotonic()
+        self._current = CurrentWork(item.kind, item.key, started)
+        self._current_item = item
+        self._idle.clear()
+        try:
+            # Every log line of this turn (threads included) carries the job's or stream's id.
+            with log_context(None if item.kind == WORK_KIND_CALL else item.key):
+                await self._kinds[item.kind].run(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("engine task: %s work %s failed unexpectedly", item.kind, item.key)
+        finally:
+            self._current = None
+            self._current_item = None
+            self._idle.set()
+        if item.kind != WORK_KIND_CALL:
+            self._record_duration(time.monotonic() - started)
+
+    def _record_duration(self, seconds: float) -> None:
+        previous = self._avg_work_seconds
+        self._avg_work_seconds = seconds if previous is None else 0.7 * previous + 0.3 * seconds

@@ -1,0 +1,109 @@
+"""EngineScheduler on its own: one FIFO for every kind of work, bounded, interruptible at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from f5vi.jobs.errors import QueueFullError, ServiceUnavailableError
+from f5vi.jobs.queue import WorkItem
+from f5vi.jobs.scheduler import EngineScheduler, EngineStatus
+
+
+class FakeEngine:
+    """Stands in for the synthesizer only as the object attach() marks ready (never called)."""
+
+
+def test_items_of_every_kind_run_one_at_a_time_in_arrival_order() -> None:
+    async def scenario() -> list[str]:
+        scheduler = EngineScheduler(queue_max=8)
+        order: list[str] = []
+        running = 0
+
+        async def work(item: WorkItem) -> None:
+            nonlocal running
+            running += 1
+            assert running == 1, "two items ran at once"
+            await asyncio.sleep(0.01)
+            order.append(item.key)
+            running -= 1
+
+        scheduler.register("a", work)
+        scheduler.register("b", work)
+        for key, kind in (("a1", "a"), ("b1", "b"), ("a2", "a")):
+            scheduler.enqueue(WorkItem(kind=kind, key=key))
+        scheduler.start()
+        scheduler.attach(FakeEngine())  # type: ignore[arg-type]  # work waits for the engine
+        call = await scheduler.run_call(lambda: threading.current_thread().name)
+        order.append("call")
+        await scheduler.stop()
+        assert call != threading.main_thread().name  # blocking calls run in a worker thread
+        return order
+
+    assert asyncio.run(scenario()) == ["a1", "b1", "a2", "call"]
+
+
+def test_the_queue_is_bounded_and_says_when_to_retry() -> None:
+    async def scenario() -> None:
+        scheduler = EngineScheduler(queue_max=2)
+
+        async def work(item: WorkItem) -> None: ...
+
+        scheduler.register("a", work)
+        scheduler.enqueue(WorkItem(kind="a", key="1"))
+        scheduler.enqueue(WorkItem(kind="a", key="2"))
+        with pytest.raises(QueueFullError) as full:
+            scheduler.enqueue(WorkItem(kind="a", key="3"))
+        assert full.value.http_status == 429 and full.value.headers["Retry-After"] == "10"
+        scheduler.enqueue(WorkItem(kind="a", key="restart"), force=True)  # recovery never drops a job
+        assert scheduler.queue.keys() == ["1", "2", "restart"]
+        with pytest.raises(ValueError, match="no handler"):
+            scheduler.enqueue(WorkItem(kind="unknown", key="x"))
+
+    asyncio.run(scenario())
+
+
+def test_stop_interrupts_the_running_item_and_leaves_the_rest_queued() -> None:
+    async def scenario() -> None:
+        scheduler = EngineScheduler(queue_max=8, synthesizer=FakeEngine())  # type: ignore[arg-type]
+        started = asyncio.Event()
+        interrupted: list[str] = []
+        release = asyncio.Event()
+
+        async def work(item: WorkItem) -> None:
+            started.set()
+            await release.wait()
+
+        def interrupt(item: WorkItem) -> None:
+            interrupted.append(item.key)
+            release.set()
+
+        scheduler.register("job", work, interrupt=interrupt)
+        for key in ("running", "waiting"):
+            scheduler.enqueue(WorkItem(kind="job", key=key))
+        scheduler.start()
+        await asyncio.wait_for(started.wait(), 5)
+        assert scheduler.current is not None and scheduler.current.key == "running"
+        await asyncio.wait_for(scheduler.stop(timeout=5), 10)
+        assert interrupted == ["running"]
+        assert scheduler.current is None and scheduler.queue.keys() == ["waiting"]
+
+    asyncio.run(scenario())
+
+
+def test_engine_status_gates_live_work() -> None:
+    async def scenario() -> None:
+        scheduler = EngineScheduler(queue_max=2)
+        assert scheduler.status is EngineStatus.LOADING
+        with pytest.raises(ServiceUnavailableError) as loading:
+            scheduler.require_ready()
+        assert loading.value.headers == {"Retry-After": "5"}
+        scheduler.failed("no weights")
+        with pytest.raises(ServiceUnavailableError, match="failed to load"):
+            scheduler.check_not_failed()
+        # No engine turn will ever come: a blocking call runs at once instead of waiting forever.
+        assert await scheduler.run_call(lambda: 42) == 42
+
+    asyncio.run(scenario())
