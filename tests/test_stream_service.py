@@ -58,7 +58,7 @@ def _run(
     asyncio.run(main())
 
 
-async def _idle(manager: JobManager, timeout: float = 30.0) -> None:
+async def _idle(manager: JobManager, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while manager.scheduler.current is not None or len(manager.scheduler.queue):
         assert time.monotonic() < deadline, "the engine did not become idle"

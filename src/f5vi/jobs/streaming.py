@@ -3,8 +3,8 @@
 A streaming request is a :class:`~f5vi.jobs.queue.WorkItem` of kind ``"stream"`` in the SAME FIFO
 queue as TTS jobs, so streams and jobs take turns on the one engine (GPU) in arrival order. When its
 turn comes the engine task runs :meth:`Synthesizer.stream` in a worker thread; each float32 piece is
-handed to the event loop through a small bounded channel (:class:`AudioStream`), so a slow client
-slows the synthesis down instead of piling audio up in memory. A client that stops reading for
+handed to the event loop through a small bounded channel (:mod:`f5vi.jobs.channel`), so a slow
+client slows the synthesis down instead of piling audio up in memory. A client that stops reading for
 ``stall_timeout`` seconds, disconnects, or calls :meth:`AudioStream.aclose` cancels the synthesis
 within one ODE step, and the engine moves on to the next item.
 
@@ -13,12 +13,9 @@ Nothing here is persisted: a stream lives as long as its connection.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -29,6 +26,7 @@ import numpy as np
 from f5vi.engine.errors import SynthesisCancelled
 from f5vi.engine.types import SAMPLE_RATE, CancelToken, SynthesisRequest
 from f5vi.errors import F5viError, as_f5vi_error
+from f5vi.jobs.channel import PieceChannel
 from f5vi.jobs.queue import WorkItem
 from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver
 from f5vi.jobs.scheduler import EngineScheduler
@@ -63,13 +61,7 @@ class StreamStats:
         return self.finished_at - self.started_at
 
 
-class _End:
-    """Sentinel: the producer finished (``error`` None) or failed."""
-
-    def __init__(self, error: BaseException | None) -> None:
-        self.error = error
-
-
+@dataclass(eq=False)
 class AudioStream:
     """One streaming synthesis: ``async for piece in stream`` yields float32 numpy arrays in order.
 
@@ -78,78 +70,38 @@ class AudioStream:
     ``async with``): it cancels a synthesis still running or still queued.
     """
 
-    def __init__(
-        self,
-        stream_id: str,
-        request: SynthesisRequest,
-        voice: Any,
-        *,
-        whole: bool,
-        label: str,
-        max_buffered: int,
-        stall_timeout: float,
-    ) -> None:
-        self.id = stream_id
-        self.request = request
-        self.voice = voice
-        self.whole = whole
-        """Synthesise in one go (chunks batched in any order: faster) and deliver one piece."""
-        self.label = label
-        """Who asked (``openai``, ``ws``): a metrics label."""
-        self.sample_rate = SAMPLE_RATE
-        self.token = CancelToken()
-        self.stats = StreamStats()
-        self.stall_timeout = stall_timeout
-        self._max = max(1, max_buffered)
-        self._items: deque[np.ndarray | _End] = deque()
-        self._readable = asyncio.Event()
-        self._writable = asyncio.Event()
-        self._writable.set()
-        self._closed = False
-        self._ended = False
-        self._loop = asyncio.get_running_loop()
+    id: str
+    request: SynthesisRequest
+    voice: Any
+    whole: bool
+    """Synthesise in one go (chunks batched in any order: faster) and deliver one piece."""
+    label: str
+    """Who asked (``openai``, ``ws``): a metrics label."""
+    channel: PieceChannel
+    sample_rate: int = SAMPLE_RATE
+    token: CancelToken = field(default_factory=CancelToken)
+    stats: StreamStats = field(default_factory=StreamStats)
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self.channel.closed
 
-    # ---------------------------------------------------------------- consumer side (event loop)
     def __aiter__(self) -> AsyncIterator[np.ndarray]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[np.ndarray]:
-        while True:
-            item = await self.get()
-            if item is None:
-                return
+        while (item := await self.get()) is not None:
             yield item
 
     async def get(self) -> np.ndarray | None:
         """The next piece, None at the end; raises what stopped the synthesis."""
-        while True:
-            if self._items:
-                item = self._items.popleft()
-                self._writable.set()
-                if isinstance(item, _End):
-                    self._ended = True
-                    if item.error is not None:
-                        raise item.error
-                    return None
-                return item
-            if self._ended or self._closed:
-                return None
-            self._readable.clear()
-            await self._readable.wait()
+        return await self.channel.get()
 
     async def aclose(self) -> None:
         """Stop: cancel the synthesis (queued or running) and drop buffered audio."""
-        if self._closed:
-            return
-        self._closed = True
-        self.token.cancel()
-        self._items.clear()
-        self._writable.set()
-        self._readable.set()
+        if not self.channel.closed:
+            self.channel.close()
+            self.token.cancel()
 
     async def __aenter__(self) -> AudioStream:
         return self
@@ -157,40 +109,20 @@ class AudioStream:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # ---------------------------------------------------------------- producer side
-    async def _put(self, item: np.ndarray) -> None:
-        while len(self._items) >= self._max and not self._closed:
-            self._writable.clear()
-            await self._writable.wait()
-        if self._closed:
-            raise SynthesisCancelled("the client went away")
-        self._items.append(item)
-        self._readable.set()
-
     def put_from_thread(self, piece: np.ndarray) -> None:
-        """Hand a piece to the event loop; blocks while the buffer is full (backpressure)."""
-        if self._closed:
-            raise SynthesisCancelled("the client went away")
-        future = asyncio.run_coroutine_threadsafe(self._put(piece), self._loop)
+        """Producer thread: hand a piece over (blocks while the reader is behind); stats follow."""
         try:
-            future.result(timeout=self.stall_timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
+            self.channel.put_from_thread(piece)
+        except SynthesisCancelled:
             self.token.cancel()
-            raise SynthesisCancelled(
-                f"the client read nothing for {self.stall_timeout:g} s; stream stopped"
-            ) from None
-        now = time.monotonic()
+            raise
         if self.stats.first_piece_at is None:
-            self.stats.first_piece_at = now
+            self.stats.first_piece_at = time.monotonic()
         self.stats.pieces += 1
         self.stats.samples += int(piece.size)
 
     def finish(self, error: BaseException | None) -> None:
-        """Producer side, event loop: mark the end (never blocks; the marker may exceed the bound)."""
-        if not self._closed:
-            self._items.append(_End(error))
-            self._readable.set()
+        self.channel.finish(error)
 
 
 @dataclass(eq=False)
@@ -228,8 +160,7 @@ class StreamService:
             prepared.voice,
             whole=whole,
             label=label,
-            max_buffered=self.max_buffered,
-            stall_timeout=self.stall_timeout,
+            channel=PieceChannel(self.max_buffered, self.stall_timeout),
         )
         self.scheduler.enqueue(WorkItem(kind=WORK_KIND_STREAM, key=stream.id, payload=stream))
         self._open.add(stream)
