@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -10,6 +9,7 @@ from fastapi import Depends, Request
 
 from f5vi.config import Settings
 from f5vi.jobs.manager import JobManager
+from f5vi.jobs.runtime import JobRuntime
 from f5vi.jobs.scheduler import EngineScheduler
 from f5vi.jobs.streaming import StreamService
 from f5vi.metrics import Metrics
@@ -25,11 +25,6 @@ def _app_state(name: str) -> Callable[[Request], Any]:
     return get
 
 
-def get_stopping(request: Request) -> asyncio.Event:
-    """Set once the server drains (SIGTERM): long-lived responses send their last frame and end."""
-    return request.app.state.runtime.stopping
-
-
 def get_base_url(request: Request) -> str:
     """Absolute base for links: ``F5VI_PUBLIC_BASE_URL`` if set, else what the client called."""
     configured = request.app.state.settings.public_base_url
@@ -43,5 +38,6 @@ StreamsDep = Annotated[StreamService, Depends(_app_state("streams"))]
 VoicesDep = Annotated[VoiceLibrary, Depends(_app_state("voices"))]
 StorageDep = Annotated[OutputStorage, Depends(_app_state("storage"))]
 MetricsDep = Annotated[Metrics, Depends(_app_state("metrics"))]
-StoppingDep = Annotated[asyncio.Event, Depends(get_stopping)]
+RuntimeDep = Annotated[JobRuntime, Depends(_app_state("runtime"))]
+"""For long-lived responses: ``async with runtime.connection() as stopping`` (see JobRuntime)."""
 BaseUrlDep = Annotated[str, Depends(get_base_url)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
 from types import FrameType
 
@@ -19,16 +21,19 @@ logger = logging.getLogger(__name__)
 class DrainingServer(uvicorn.Server):
     """uvicorn, but SIGTERM/SIGINT first drains the job system, then uvicorn closes connections.
 
-    uvicorn's own order is: stop listening, wait for open connections (up to the graceful timeout),
-    then run the app's shutdown. A connected SSE or WebSocket client would hold that wait open while
-    the engine kept working through the queue. Starting the drain from the signal makes those
-    connections end at once (last event / close frame) and puts the running job back in the queue.
+    uvicorn's own order is: stop listening, close WebSockets and wait for the other connections
+    (up to the graceful timeout), then run the app's shutdown. A connected SSE client would hold that
+    wait open while the engine kept working through the queue, and a WebSocket would be cut without
+    a word. So the first signal drains first — streams get their last frame and end, the running job
+    goes back to the queue — and only then lets uvicorn shut down; a second signal exits at once.
     """
 
     def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
         super().__init__(config)
         self._app = app
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining: concurrent.futures.Future[None] | None = None
+        self._grace = float(config.timeout_graceful_shutdown or 0)
 
     async def serve(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
         self._loop = asyncio.get_running_loop()
@@ -36,10 +41,17 @@ class DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         runtime = getattr(self._app.state, "runtime", None)
-        if runtime is not None and self._loop is not None and not self.should_exit:
-            logger.info("signal %d: draining (running job back to the queue, streams closed)", sig)
-            self._loop.call_soon_threadsafe(runtime.begin_shutdown)
-        super().handle_exit(sig, frame)
+        if runtime is None or self._loop is None or self._draining is not None or self.should_exit:
+            super().handle_exit(sig, frame)
+            return
+        logger.info("signal %d: draining (running job back to the queue, streams closed)", sig)
+
+        async def drain_then_exit() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(runtime.begin_shutdown(), self._grace + 1.0)
+            super(DrainingServer, self).handle_exit(sig, frame)
+
+        self._draining = asyncio.run_coroutine_threadsafe(drain_then_exit(), self._loop)
 
 
 def run(settings: Settings, demo_fallback: bool = False) -> None:

@@ -19,8 +19,9 @@ waits for connected clients while the engine keeps working through the queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,24 @@ class JobRuntime:
         self.stopping = asyncio.Event()
         """Set when draining begins: SSE and WebSocket handlers send their last frame and end."""
         self._drain: asyncio.Future[None] | None = None
+        self._connections = 0
+        self._no_connections = asyncio.Event()
+        self._no_connections.set()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncio.Event]:
+        """Hold a long-lived client (SSE, WebSocket) open; the drain waits for it to say goodbye.
+
+        Yields :attr:`stopping`: when it is set, send the last frame and leave the block.
+        """
+        self._connections += 1
+        self._no_connections.clear()
+        try:
+            yield self.stopping
+        finally:
+            self._connections -= 1
+            if self._connections == 0:
+                self._no_connections.set()
 
     async def start(self) -> None:
         self.stopping.clear()
@@ -85,7 +104,11 @@ class JobRuntime:
 
     async def _drain_now(self, timeout: float) -> None:
         await self.streams.close_all()
-        await self.scheduler.stop(timeout=timeout)
+        await asyncio.gather(self.scheduler.stop(timeout=timeout), self._clients_gone(timeout))
+
+    async def _clients_gone(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_connections.wait(), timeout)
 
     async def stop(self) -> None:
         await self.begin_shutdown()

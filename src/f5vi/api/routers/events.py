@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import BaseUrlDep, ManagerDep, SettingsDep, StoppingDep
+from f5vi.api.deps import BaseUrlDep, ManagerDep, RuntimeDep, SettingsDep
 from f5vi.api.responses import error_responses
 from f5vi.api.views import job_view
 from f5vi.config import Settings
@@ -29,6 +29,7 @@ from f5vi.jobs.errors import UnknownJobError
 from f5vi.jobs.events import Subscription
 from f5vi.jobs.manager import JobManager
 from f5vi.jobs.models import Job
+from f5vi.jobs.runtime import JobRuntime
 from f5vi.jobs.states import JobState
 
 router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
@@ -57,13 +58,13 @@ SHUTDOWN_MESSAGE = (
     },
 )
 async def job_events(
-    job_id: str, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep, stopping: StoppingDep
+    job_id: str, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep, runtime: RuntimeDep
 ) -> StreamingResponse:
     job = await manager.get(job_id)
     if job is None:
         raise UnknownJobError(job_id)
     return StreamingResponse(
-        _events(job, manager, settings, base_url, stopping),
+        _events(job, manager, settings, base_url, runtime),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -98,6 +99,14 @@ def _shutdown_event(job_id: str) -> bytes:
 
 
 async def _events(
+    first: Job, manager: JobManager, settings: Settings, base_url: str, runtime: JobRuntime
+) -> AsyncIterator[bytes]:
+    async with runtime.connection() as stopping:
+        async for chunk in _job_events(first, manager, settings, base_url, stopping):
+            yield chunk
+
+
+async def _job_events(
     first: Job, manager: JobManager, settings: Settings, base_url: str, stopping: asyncio.Event
 ) -> AsyncIterator[bytes]:
     seq = 0

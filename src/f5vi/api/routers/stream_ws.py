@@ -39,9 +39,10 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from f5vi.api.auth import token_matches
 from f5vi.api.errors import ApiError
 from f5vi.config import Settings
-from f5vi.engine.errors import SynthesisCancelled
+from f5vi.engine.errors import InvalidTextError, SynthesisCancelled
 from f5vi.engine.stream_encoder import to_pcm16
 from f5vi.engine.types import SAMPLE_RATE
+from f5vi.engine.validation import require_text
 from f5vi.errors import F5viError, scrub
 from f5vi.jobs.requests import TTSInput
 from f5vi.jobs.streaming import AudioStream, StreamService
@@ -69,7 +70,7 @@ class SpeakMessage(BaseModel):
 
     type: Literal["speak"] = "speak"
     id: str | None = Field(None, max_length=128, description="Echoed in every frame about this request.")
-    text: str = Field(min_length=1)  # whitespace-only: the request check answers invalid_text
+    text: str = Field(min_length=1)
     voice: str = Field(min_length=1, max_length=256)
     speed: float | None = Field(None, ge=0.3, le=2.0)
     nfe_step: int | None = Field(None, ge=1, le=128)
@@ -91,8 +92,8 @@ async def tts_stream(websocket: WebSocket) -> None:
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
     state = websocket.app.state
-    connection = _Connection(websocket, state.streams, state.metrics, settings, state.runtime.stopping)
-    await connection.run()
+    async with state.runtime.connection() as stopping:
+        await _Connection(websocket, state.streams, state.metrics, settings, stopping).run()
 
 
 async def _authorize(websocket: WebSocket, settings: Settings) -> bool:
@@ -254,6 +255,11 @@ class _Connection:
                 for err in exc.errors()[:3]
             )
             await self.send_error("validation_error", problems, request_id=request_id)
+            return
+        try:
+            require_text(message.text)  # refused before it gets a seq, like the other bad messages
+        except InvalidTextError as exc:
+            await self.send_error(exc.code, exc.message, request_id=request_id)
             return
         if self.pending.qsize() >= MAX_PENDING:
             await self.send_error(
