@@ -7,15 +7,15 @@ from pathlib import Path
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from f5vi.api.app import ROUTER_MODULES as APP_ROUTER_MODULES
 from f5vi.api.app import create_app
 from f5vi.api.openapi import build_openapi, openapi_matches, render_openapi, write_openapi
 from f5vi.api.realtime import ROUTER_MODULES as REALTIME_ROUTER_MODULES
-from f5vi.api.routers import admin, downloads, health, output, status, tts, voices
 from f5vi.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = REPO_ROOT / "openapi.json"
-ROUTER_MODULES = (health, status, voices, tts, output, downloads, admin, *REALTIME_ROUTER_MODULES)
+ROUTER_MODULES = (*APP_ROUTER_MODULES, *REALTIME_ROUTER_MODULES)
 
 
 def test_committed_openapi_matches_the_app() -> None:
@@ -99,5 +99,8 @@ def test_docs_page_and_schema_list_every_route(tmp_path: Path) -> None:
         ("/v1/audio/speech", "post"),
         ("/tts/progress/{job_id}/events", "get"),
         ("/metrics", "get"),
+        ("/v1/models", "get"),
+        ("/v1/models/{model}", "get"),
+        ("/v1/audio/voices", "get"),
     }
     assert listed == expected

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,17 @@ from f5vi.api.engine_loader import load_synthesizer
 from f5vi.api.errors import install_error_handlers, scrub
 from f5vi.api.limits import BodyLimitMiddleware
 from f5vi.api.realtime import install_realtime, realtime_services
-from f5vi.api.routers import admin, downloads, health, output, status, tts, voices
+from f5vi.api.routers import (
+    admin,
+    downloads,
+    health,
+    openai_models,
+    openai_voices,
+    output,
+    status,
+    tts,
+    voices,
+)
 from f5vi.config import Settings
 from f5vi.jobs.manager import JobManager
 from f5vi.storage import LocalOutputStorage
@@ -46,6 +57,10 @@ then confirm with `POST /confirm-download/{job_id}?token=...`. Errors always loo
 `{"error": {"code": "...", "message": "..."}}`. When the server sets `F5VI_API_KEY`, every route except
 `/health` needs `Authorization: Bearer <key>`.
 """
+
+
+ROUTER_MODULES = (health, status, voices, tts, output, downloads, admin, openai_models, openai_voices)
+"""The routers of the job API and the OpenAI listings; the real-time ones come from ``install_realtime``."""
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -115,8 +130,9 @@ def create_app(
     )
     install_offline_docs(app)
     app.state.settings = settings
+    app.state.started_at = int(time.time())
     install_error_handlers(app)
-    for module in (health, status, voices, tts, output, downloads, admin):
+    for module in ROUTER_MODULES:
         app.include_router(module.router)
     install_realtime(app)  # /v1/audio/speech, WS /tts/stream, SSE progress, /metrics
 
