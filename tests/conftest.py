@@ -16,15 +16,15 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-GOLDEN_DIR = REPO_ROOT.parent / "shared" / "golden"
 
 
 @pytest.fixture(scope="session")
-def golden_dir() -> Path:
-    """Upstream reference data (``../shared/golden``); its README gives the tolerances."""
-    if not GOLDEN_DIR.is_dir():
-        pytest.fail(f"golden data not found at {GOLDEN_DIR}")
-    return GOLDEN_DIR
+def golden_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Upstream F5-TTS reference data, rebuilt byte for byte from ``tests/golden/`` (its README gives
+    provenance and tolerances); a temporary copy, so tests may not alter the committed files."""
+    from golden_data import materialize
+
+    return materialize(tmp_path_factory.mktemp("golden"))
 
 
 @pytest.fixture(scope="session")

@@ -96,5 +96,8 @@ def test_docs_page_and_schema_list_every_route(tmp_path: Path) -> None:
         ("/v1/audio/speech", "post"),
         ("/tts/progress/{job_id}/events", "get"),
         ("/metrics", "get"),
+        ("/v1/models", "get"),
+        ("/v1/models/{model}", "get"),
+        ("/v1/audio/voices", "get"),
     }
     assert listed == expected

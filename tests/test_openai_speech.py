@@ -1,4 +1,5 @@
-"""The official ``openai`` package against a live f5vi server: every format, streamed and not."""
+"""The official ``openai`` package against a live f5vi server: every format, streamed and not; the
+model listing (``client.models``) and the voice listing (raw httpx: the SDK has no method for it)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import openai
 import pytest
 from openai import OpenAI
 
+from f5vi.api.openai_names import OPENAI_VOICES, SPEECH_MODELS
 from realtime_helpers import API_KEY, LONG_TEXT, SHORT_TEXT, VOICE, decode, sse_events, start_server
 from server_helpers import LiveServer, assert_error_shape
 
@@ -181,3 +183,56 @@ def test_error_bodies_use_the_api_error_shape(server: LiveServer) -> None:
     assert_error_shape(server.client.post(url, json={**base, "voice": "../etc"}), 400)
     no_key = httpx.post(server.base_url + url, json=base, timeout=30)
     assert_error_shape(no_key, 401, "unauthorized")
+
+
+# --------------------------------------------------------------------- GET /v1/models, /v1/audio/voices
+
+
+def test_sdk_lists_the_models_speech_accepts(client: OpenAI, server: LiveServer) -> None:
+    models = client.models.list()
+    ids = [m.id for m in models]
+    assert ids == list(SPEECH_MODELS) and {"tts-1", "tts-1-hd", "f5-tts"} <= set(ids)
+    assert all(m.object == "model" and m.owned_by == "f5vi" for m in models)
+    assert all(isinstance(m.created, int) and m.created > 1_600_000_000 for m in models)
+    raw = server.client.get("/v1/models").json()
+    assert raw["object"] == "list" and set(raw) == {"object", "data"}
+    assert set(raw["data"][0]) == {"id", "object", "created", "owned_by"}
+    # every listed id is a model name the speech endpoint takes
+    audio = client.audio.speech.create(model=ids[-1], voice=VOICE, input=SHORT_TEXT, response_format="pcm")
+    assert len(audio.content) > 24_000
+
+
+def test_sdk_retrieves_a_model_and_gets_404_for_others(client: OpenAI, server: LiveServer) -> None:
+    model = client.models.retrieve("tts-1-hd")
+    assert model.id == "tts-1-hd" and model.object == "model"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("whisper-1")
+    assert_error_shape(server.client.get("/v1/models/whisper-1"), 404, "model_not_found")
+
+
+def test_voices_list_library_voices_then_openai_names(server: LiveServer) -> None:
+    response = server.client.get("/v1/audio/voices")
+    assert response.status_code == 200
+    voices = response.json()["voices"]
+    assert voices[0] == {
+        "id": VOICE,
+        "name": VOICE,
+        "voice": VOICE,
+        "openai_alias": False,
+        "description": None,
+    }
+    aliases = voices[1:]
+    assert [v["id"] for v in aliases] == sorted(OPENAI_VOICES)
+    for alias in aliases:
+        assert alias["voice"] == VOICE and alias["openai_alias"]
+        assert alias["name"] == f"{alias['id']} ({VOICE})"
+    # what the list says an alias speaks with is what speech uses
+    speech = server.client.post(
+        "/v1/audio/speech", json={"input": SHORT_TEXT, "voice": "shimmer", "response_format": "pcm"}
+    )
+    assert speech.status_code == 200 and speech.headers["x-f5vi-voice"] == VOICE
+
+
+def test_listings_need_the_api_key(server: LiveServer) -> None:
+    for path in ("/v1/models", "/v1/models/tts-1", "/v1/audio/voices"):
+        assert_error_shape(httpx.get(server.base_url + path, timeout=30), 401, "unauthorized")

@@ -205,6 +205,9 @@ def test_docs_load_and_list_every_route(server: LiveServer) -> None:
         "/tts/progress/{job_id}/events",
         "/v1/audio/speech",
         "/metrics",
+        "/v1/models",
+        "/v1/models/{model}",
+        "/v1/audio/voices",
     }
 
 

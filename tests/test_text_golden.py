@@ -1,4 +1,4 @@
-"""Exact parity with upstream F5-TTS on every case of shared/golden/text_cases.json."""
+"""Exact parity with upstream F5-TTS on every case of tests/golden/text_cases.json."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Build a tiny random-weight Whisper model offline (see shared/notes/deps.md §4).
+"""Build a tiny random-weight Whisper model offline (no Whisper tokenizer ships in any installed
+package; transformers 5's ``WhisperTokenizer`` takes ``vocab=`` and ``merges=`` directly).
 
 Real PhoWhisper cannot be downloaded in tests, so the tests run the real :class:`Transcriber` code
 path (AutoProcessor + AutoModelForSpeechSeq2Seq + generate with language/task forcing) on a 0.3 M

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,9 @@ from f5vi.api.routers import (
     events,
     health,
     metrics,
+    openai_models,
     openai_speech,
+    openai_voices,
     output,
     status,
     stream_ws,
@@ -53,19 +56,6 @@ logger = logging.getLogger(__name__)
 
 EngineLoader = Callable[[Settings], "Synthesizer"]
 
-ROUTER_MODULES = (
-    health,
-    status,
-    voices,
-    tts,
-    output,
-    downloads,
-    admin,
-    openai_speech,
-    events,
-    metrics,
-    stream_ws,
-)
 
 DESCRIPTION = """\
 Vietnamese text-to-speech (F5-TTS) with zero-shot voice cloning.
@@ -75,6 +65,24 @@ then confirm with `POST /confirm-download/{job_id}?token=...`. Errors always loo
 `{"error": {"code": "...", "message": "..."}}`. When the server sets `F5VI_API_KEY`, every route except
 `/health` needs `Authorization: Bearer <key>`.
 """
+
+
+ROUTER_MODULES = (
+    health,
+    status,
+    voices,
+    tts,
+    output,
+    downloads,
+    admin,
+    openai_models,
+    openai_voices,
+    openai_speech,
+    events,
+    metrics,
+    stream_ws,
+)
+"""Every router of the app, in the order the OpenAPI document lists them."""
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -152,6 +160,7 @@ def create_app(
     install_offline_docs(app)
     app.state.settings = settings
     app.state.metrics = Metrics()  # per app: tests build several apps in one process
+    app.state.started_at = int(time.time())
     install_error_handlers(app)
     for module in ROUTER_MODULES:
         app.include_router(module.router)

@@ -4,7 +4,7 @@ vinorm's own ``TTSnorm`` writes ``input.txt``/``output.txt`` inside site-package
 concurrency (71/80 results swapped with 8 threads), fails on a read-only install, and its module imports
 ``imp`` (gone in Python 3.12). We never import it. Each call gets its own temporary directory holding
 symlinks to the package's data folders, the binary runs there, and nothing is shared between calls
-(measured: 0/80 wrong with 8 threads; works with site-packages read-only). See shared/notes/deps.md §2.
+(measured: 0/80 wrong with 8 threads x 10 rounds; works with site-packages read-only).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The checkpoint was trained on text that went through upstream F5-TTS's ``convert_char_to_pinyin`` and
 ``list_str_to_idx``, so by default :meth:`Vocab.tokenize` reproduces that transformation exactly
-(``shared/golden/text_cases.json`` "tokenize" is the reference):
+(``tests/golden/text_cases.json`` "tokenize" is the reference):
 
 * ``;`` becomes ``,`` and curly quotes become straight ones;
 * the text is segmented with jieba (``rjieba``, the Rust port upstream uses). jieba keeps runs of ASCII

@@ -3,13 +3,15 @@
 Point the SDK at ``base_url=http://<host>:<port>/v1`` with the server's API key (any string when
 the server has none). Fields:
 
-- ``model``: accepted and ignored (``tts-1``, ``tts-1-hd``, ``f5-tts``, ``f5vi``, anything): the
-  server has one model.
-- ``voice``: a voice id of this server (``GET /voices``), also as ``{"id": "..."}``. OpenAI's
-  built-in names (``alloy``, ``echo``, ...) select the voice of that id if the library has one, and
-  otherwise the library's first voice in id order, so unmodified OpenAI code gets a voice.
+- ``model``: accepted and ignored (the ids of ``GET /v1/models``: ``f5-tts``, ``f5vi``, ``tts-1``,
+  ``tts-1-hd``, ``gpt-4o-mini-tts``; or anything else): the server has one model.
+- ``voice``: a voice id of this server (``GET /voices``, ``GET /v1/audio/voices``), also as
+  ``{"id": "..."}``. OpenAI's built-in names (``alloy``, ``echo``, ...) select the voice of that id if
+  the library has one, else ``F5VI_DEFAULT_VOICE``, else the library's first voice in id order, so
+  unmodified OpenAI code gets a voice (:mod:`f5vi.api.openai_names`).
 - ``response_format``: ``mp3`` (default, as OpenAI), ``opus``, ``flac``, ``wav`` (16-bit PCM),
-  ``pcm`` (raw s16le, 24 kHz, mono) and ``ogg`` (Vorbis). ``aac`` is refused (422).
+  ``pcm`` (raw s16le, 24 kHz, mono) and ``ogg`` (Vorbis). ``aac`` is refused (422): no dependency
+  has an AAC encoder (libsndfile has none; torchaudio 2.11 saves only through torchcodec).
 - ``speed``: 0.3-2.0 here (OpenAI allows 0.25-4.0); outside that: 422 in the error shape. Omitted:
   the server default (``F5VI_SPEED``, 0.9).
 - ``stream`` (not in OpenAI's API; the SDK sends it with ``extra_body={"stream": True}``): audio
@@ -41,39 +43,21 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from f5vi.api.audio_media import GENERIC_NOTE, audio_content
 from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import MetricsDep, SettingsDep, StreamsDep, VoicesDep
 from f5vi.api.errors import ApiError
+from f5vi.api.openai_names import resolve_voice_name
 from f5vi.api.responses import error_responses
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.stream_encoder import StreamEncoder, open_stream_encoder
 from f5vi.formats import FORMATS
 from f5vi.jobs.requests import SpeechText, TTSInput
 from f5vi.jobs.streaming import AudioStream
-from f5vi.voices.library import VoiceLibrary
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["openai"], dependencies=[Depends(bearer_scheme)])
 T = TypeVar("T")
-
-OPENAI_VOICES = frozenset(
-    {
-        "alloy",
-        "ash",
-        "ballad",
-        "coral",
-        "echo",
-        "fable",
-        "nova",
-        "onyx",
-        "sage",
-        "shimmer",
-        "verse",
-        "marin",
-        "cedar",
-    }
-)
-"""OpenAI's built-in voice names (mapped to a voice of this server, see the module docstring)."""
 
 SPEED_MIN, SPEED_MAX = 0.3, 2.0
 DISCONNECT_POLL_SECONDS = 0.25
@@ -145,9 +129,6 @@ class SpeechRequest(BaseModel):
         return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
 
 
-_AUDIO = {"schema": {"type": "string", "format": "binary"}}
-
-
 @router.post(
     "/v1/audio/speech",
     summary="Create speech (OpenAI-compatible)",
@@ -159,15 +140,15 @@ _AUDIO = {"schema": {"type": "string", "format": "binary"}}
     response_class=Response,
     responses={
         200: {
-            "description": "The audio (or an SSE stream with `stream_format: sse`)",
-            "content": {
-                "audio/mpeg": _AUDIO,
-                "audio/ogg": _AUDIO,
-                "audio/flac": _AUDIO,
-                "audio/wav": _AUDIO,
-                "audio/pcm": _AUDIO,
-                "text/event-stream": {"schema": {"type": "string"}},
-            },
+            "description": "The audio (or an SSE stream with `stream_format: sse`)." + GENERIC_NOTE,
+            "content": audio_content(
+                "audio/mpeg",
+                "audio/ogg",
+                "audio/flac",
+                "audio/wav",
+                "audio/pcm",
+                extra={"text/event-stream": {"schema": {"type": "string"}}},
+            ),
         },
         **error_responses(400, 404, 413, 422, 429, 503),
     },
@@ -235,22 +216,6 @@ async def create_speech(
 
 def _attachment(fmt: str) -> dict[str, str]:
     return {"Content-Disposition": f'inline; filename="speech.{FORMATS[fmt].extension}"'}
-
-
-def resolve_voice_name(name: str, library: VoiceLibrary, default_voice: str | None = None) -> str:
-    """A voice id of the library for ``name``: an OpenAI name picks the voice of that id, else
-    ``F5VI_DEFAULT_VOICE``, else the library's first voice."""
-    if name.lower() in OPENAI_VOICES:
-        with contextlib.suppress(Exception):
-            if library.exists(name.lower()):
-                return name.lower()
-        if default_voice:
-            return default_voice
-        available = library.list()
-        if not available:
-            raise ApiError(404, "voice_not_found", "no voices are installed on this server")
-        return available[0].id
-    return name
 
 
 async def _one_shot(request: Request, stream: AudioStream, fmt: str, headers: dict[str, str]) -> Response:

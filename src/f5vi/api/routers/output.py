@@ -14,17 +14,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from f5vi.api.audio_media import GENERIC_NOTE, audio_content
 from f5vi.api.auth import TOKEN_AUTH_STATE, bearer_scheme
 from f5vi.api.deps import ManagerDep, StorageDep
 from f5vi.api.errors import ApiError
 from f5vi.api.file_response import AudioFileResponse
 from f5vi.api.responses import error_responses
+from f5vi.formats import FORMATS
 from f5vi.jobs.states import JobState
 from f5vi.storage import check_filename
 
 router = APIRouter(tags=["output"], dependencies=[Depends(bearer_scheme)])
 
-_AUDIO = {"schema": {"type": "string", "format": "binary"}}
+OUTPUT_MEDIA_TYPES = tuple(dict.fromkeys(f.media_type.split(";")[0] for f in FORMATS.values()))
+"""What a job's output can be (one per ``format``); the response carries the job's own type."""
+_AUDIO = audio_content(*OUTPUT_MEDIA_TYPES)
 
 
 @router.get(
@@ -32,17 +36,8 @@ _AUDIO = {"schema": {"type": "string", "format": "binary"}}
     summary="Download an output file",
     response_class=FileResponse,
     responses={
-        200: {
-            "description": "The audio file",
-            "content": {
-                "audio/wav": _AUDIO,
-                "audio/flac": _AUDIO,
-                "audio/mpeg": _AUDIO,
-                "audio/ogg": _AUDIO,
-                "audio/L16": _AUDIO,
-            },
-        },
-        206: {"description": "Part of the file (Range request)", "content": {"audio/wav": _AUDIO}},
+        200: {"description": "The audio file." + GENERIC_NOTE, "content": _AUDIO},
+        206: {"description": "Part of the file (Range request)." + GENERIC_NOTE, "content": _AUDIO},
         307: {"description": "Redirect to object storage (S3 backend)"},
         **error_responses(400, 403, 404, 410, 416, 422),
     },
