@@ -10,12 +10,12 @@ from fastapi.testclient import TestClient
 from f5vi.api.app import create_app
 from f5vi.api.openapi import build_openapi, openapi_matches, render_openapi, write_openapi
 from f5vi.api.realtime import ROUTER_MODULES as REALTIME_ROUTER_MODULES
-from f5vi.api.routers import admin, downloads, health, output, status, tts, voices
+from f5vi.api.routers import admin, downloads, health, normalize, output, status, tts, voices
 from f5vi.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = REPO_ROOT / "openapi.json"
-ROUTER_MODULES = (health, status, voices, tts, output, downloads, admin, *REALTIME_ROUTER_MODULES)
+ROUTER_MODULES = (health, status, voices, tts, normalize, output, downloads, admin, *REALTIME_ROUTER_MODULES)
 
 
 def test_committed_openapi_matches_the_app() -> None:
@@ -92,6 +92,7 @@ def test_docs_page_and_schema_list_every_route(tmp_path: Path) -> None:
         ("/tts", "post"),
         ("/tts/progress/{job_id}", "get"),
         ("/tts/kill/{job_id}", "post"),
+        ("/normalize", "post"),
         ("/output/{filename}", "get"),
         ("/confirm-download/{job_id}", "post"),
         ("/check-download/{job_id}", "get"),

@@ -14,7 +14,7 @@ from f5vi.engine.types import ReferenceVoice, SynthesisRequest
 from f5vi.voices.library import VoiceLibrary
 
 
-def _reference_for(voice: str, settings: Settings) -> ReferenceVoice:
+def reference_for(voice: str, settings: Settings) -> ReferenceVoice:
     """A voice id from the library, or a path to an audio file (its ``.txt`` beside it, or transcribed)."""
     path = Path(voice)
     directory, name = (
@@ -41,7 +41,7 @@ def synthesize_to_file(
     loaded = time.perf_counter()
     request = SynthesisRequest(
         text=text,
-        reference=_reference_for(voice, settings),
+        reference=reference_for(voice, settings),
         speed=settings.speed if speed is None else speed,
         nfe_step=settings.nfe_step if nfe_step is None else nfe_step,
         cfg_strength=settings.cfg_strength,

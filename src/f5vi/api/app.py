@@ -25,7 +25,7 @@ from f5vi.api.engine_loader import load_synthesizer
 from f5vi.api.errors import install_error_handlers, scrub
 from f5vi.api.limits import BodyLimitMiddleware
 from f5vi.api.realtime import install_realtime, realtime_services
-from f5vi.api.routers import admin, downloads, health, output, status, tts, voices
+from f5vi.api.routers import admin, downloads, health, normalize, output, status, tts, voices
 from f5vi.config import Settings
 from f5vi.jobs.manager import JobManager
 from f5vi.storage import LocalOutputStorage
@@ -44,7 +44,8 @@ Vietnamese text-to-speech (F5-TTS) with zero-shot voice cloning.
 Submit text with `POST /tts` (202), poll `GET /tts/progress/{job_id}`, download `GET /output/{filename}`,
 then confirm with `POST /confirm-download/{job_id}?token=...`. Errors always look like
 `{"error": {"code": "...", "message": "..."}}`. When the server sets `F5VI_API_KEY`, every route except
-`/health` needs `Authorization: Bearer <key>`.
+`/health` needs `Authorization: Bearer <key>`. Preview how a text will be read, chunk by chunk, with
+`POST /normalize`.
 """
 
 
@@ -116,7 +117,7 @@ def create_app(
     install_offline_docs(app)
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, status, voices, tts, output, downloads, admin):
+    for module in (health, status, voices, tts, normalize, output, downloads, admin):
         app.include_router(module.router)
     install_realtime(app)  # /v1/audio/speech, WS /tts/stream, SSE progress, /metrics
 

@@ -7,11 +7,14 @@ working; new fields are added next to them, never instead of them.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from f5vi.jobs.models import JOB_ID_PATTERN, TTSInput
+
+if TYPE_CHECKING:
+    from f5vi.engine.planning import TextPlan
 
 AudioFormatName = Literal["wav", "flac", "mp3", "ogg", "opus", "pcm"]
 Stage = str
@@ -120,7 +123,28 @@ class VoiceDeleted(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------- tts
-class TTSRequest(BaseModel):
+class _SpeechText(BaseModel):
+    """Text, voice and speed: what both synthesis and its normalisation preview take."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(min_length=1, description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
+    ref_name: str = Field(
+        min_length=1,
+        max_length=256,
+        description="Reference voice: `3_Nu`, `3_Nu.wav`, `sample/3_Nu.wav` or `voice:3_Nu`.",
+    )
+    speed: float | None = Field(None, ge=0.3, le=2.0, description="Speaking rate; default 0.9.")
+
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is empty")
+        return value
+
+
+class TTSRequest(_SpeechText):
     """Submit text for synthesis. Unknown fields are ignored (older clients send extras)."""
 
     model_config = ConfigDict(
@@ -130,13 +154,6 @@ class TTSRequest(BaseModel):
         },
     )
 
-    text: str = Field(min_length=1, description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
-    ref_name: str = Field(
-        min_length=1,
-        max_length=256,
-        description="Reference voice: `3_Nu`, `3_Nu.wav`, `sample/3_Nu.wav` or `voice:3_Nu`.",
-    )
-    speed: float | None = Field(None, ge=0.3, le=2.0, description="Speaking rate; default 0.9.")
     job_id: str | None = Field(
         None,
         pattern=JOB_ID_PATTERN,
@@ -146,13 +163,6 @@ class TTSRequest(BaseModel):
     nfe_step: int | None = Field(None, ge=1, le=128, description="ODE steps; default 32.")
     seed: int | None = Field(None, ge=0, lt=2**32, description="Random seed; chosen and reported if omitted.")
     format: AudioFormatName = Field("wav", description="Output format; wav is 16-bit PCM mono 24 kHz.")
-
-    @field_validator("text")
-    @classmethod
-    def _text_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text is empty")
-        return value
 
     def to_input(self) -> TTSInput:
         """The job manager's input (the same for the HTTP API and the RunPod worker)."""
@@ -238,6 +248,76 @@ class KillResponse(BaseModel):
     job_id: str
     message: str
     job: JobView
+
+
+# ---------------------------------------------------------------------------------------- normalize
+class NormalizeRequest(_SpeechText):
+    """Preview how a text will be read. The body of `POST /tts` is accepted as is (extra fields ignored)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {"text": "Ngày 2/9/2024, giá vàng tăng 1,5%.", "ref_name": "vi_north_male", "speed": 0.9}
+            ]
+        },
+    )
+
+
+class NormalizedChunk(BaseModel):
+    index: int = Field(description="Position of the chunk, from 0; synthesised and joined in this order.")
+    text: str = Field(description="Exactly what the model reads for this chunk (after the reference text).")
+    bytes: int = Field(description="UTF-8 length, the unit of the chunk budget.")
+    duration_frames: int = Field(description="Reference + generated mel frames (upstream's formula).")
+    estimated_seconds: float = Field(description="Audio this chunk will produce, before cross-fading.")
+
+
+class NormalizeResponse(BaseModel):
+    """The text as the model will read it, split as synthesis will split it, and how long it will last."""
+
+    voice_id: str
+    speed: float
+    normalizer: str = Field(
+        description="Normaliser that produced the text: `vinorm`, `hamster` (chosen, or the fallback "
+        "when vinorm failed: see `warnings`) or `none`."
+    )
+    normalized_text: str = Field(description="Equal to `result.normalized_text` of a job with this text.")
+    reference_text: str = Field(description="The voice's normalised transcript, read before every chunk.")
+    max_chunk_bytes: int = Field(description="Chunk budget for this voice and speed (UTF-8 bytes).")
+    chunk_count: int
+    chunks: list[NormalizedChunk]
+    estimated_duration_seconds: float = Field(
+        description="Length of the result: the chunks' audio less the cross-fades between them."
+    )
+    warnings: list[str] = Field(
+        description="Characters the vocabulary lacks, symbols that cannot be read, a fallback "
+        "normaliser, digits left unread, overlong chunks."
+    )
+
+    @classmethod
+    def from_plan(cls, plan: TextPlan, *, voice_id: str, speed: float, cross_fade_seconds: float) -> Self:
+        chunks = [
+            NormalizedChunk(
+                index=c.index,
+                text=c.text,
+                bytes=len(c.text.encode("utf-8")),
+                duration_frames=c.duration_frames,
+                estimated_seconds=round(plan.chunk_seconds(c), 3),
+            )
+            for c in plan.chunks
+        ]
+        return cls(
+            voice_id=voice_id,
+            speed=speed,
+            normalizer=plan.normalizer_used,
+            normalized_text=plan.normalized_text,
+            reference_text=plan.reference_text,
+            max_chunk_bytes=plan.max_chunk_bytes,
+            chunk_count=len(chunks),
+            chunks=chunks,
+            estimated_duration_seconds=round(plan.estimated_seconds(cross_fade_seconds), 3),
+            warnings=list(plan.warnings),
+        )
 
 
 # ---------------------------------------------------------------------------------------- downloads/admin
