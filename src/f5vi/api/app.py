@@ -24,6 +24,7 @@ from f5vi.api.docs import install_offline_docs
 from f5vi.api.engine_loader import load_synthesizer
 from f5vi.api.errors import install_error_handlers, scrub
 from f5vi.api.limits import BodyLimitMiddleware
+from f5vi.api.playground import install_playground
 from f5vi.api.realtime import install_realtime, realtime_services
 from f5vi.api.routers import admin, downloads, health, normalize, output, status, tts, voices
 from f5vi.config import Settings
@@ -44,8 +45,8 @@ Vietnamese text-to-speech (F5-TTS) with zero-shot voice cloning.
 Submit text with `POST /tts` (202), poll `GET /tts/progress/{job_id}`, download `GET /output/{filename}`,
 then confirm with `POST /confirm-download/{job_id}?token=...`. Errors always look like
 `{"error": {"code": "...", "message": "..."}}`. When the server sets `F5VI_API_KEY`, every route except
-`/health` needs `Authorization: Bearer <key>`. Preview how a text will be read, chunk by chunk, with
-`POST /normalize`.
+`/health` needs `Authorization: Bearer <key>` (the docs and the `/ui` playground page, which asks for the
+key, are public too). Preview how a text will be read, chunk by chunk, with `POST /normalize`.
 """
 
 
@@ -115,6 +116,7 @@ def create_app(
         redoc_url=None,
     )
     install_offline_docs(app)
+    install_playground(app)  # the web page at /ui (not part of the API schema)
     app.state.settings = settings
     install_error_handlers(app)
     for module in (health, status, voices, tts, normalize, output, downloads, admin):
