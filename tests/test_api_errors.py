@@ -209,7 +209,6 @@ def test_unknown_jobs_are_404_everywhere(loading_client: TestClient) -> None:
         ("/output/%2e%2e", 400),
         ("/output/.hidden.wav", 400),
         ("/output/job_x_00000000.wav%00.txt", 400),
-        ("/output/..", 404),
         ("/output/jobs.sqlite3", 400),
         ("/output/job_x_00000000.wav", 404),  # well-formed but not an output of any job
     ],
@@ -217,6 +216,12 @@ def test_unknown_jobs_are_404_everywhere(loading_client: TestClient) -> None:
 def test_output_names_never_leave_the_output_dir(loading_client: TestClient, path: str, status: int) -> None:
     response = loading_client.get(path)
     assert_error_shape(response, status)
+
+
+def test_a_dot_dot_output_path_is_the_root_page(loading_client: TestClient) -> None:
+    # The client resolves "/output/.." to "/" before sending it: the playground redirect, no file.
+    response = loading_client.get("/output/..", follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/ui/"
 
 
 # ------------------------------------------------------------------------------------ queued jobs

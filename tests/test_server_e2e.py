@@ -198,6 +198,7 @@ def test_docs_load_and_list_every_route(server: LiveServer) -> None:
         "/tts",
         "/tts/progress/{job_id}",
         "/tts/kill/{job_id}",
+        "/normalize",
         "/output/{filename}",
         "/confirm-download/{job_id}",
         "/check-download/{job_id}",

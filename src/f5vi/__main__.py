@@ -1,4 +1,4 @@
-"""Command line: ``python -m f5vi {serve,synth,voices,export-openapi,make-demo-model}``."""
+"""Command line: ``python -m f5vi {serve,synth,normalize,voices,export-openapi,make-demo-model}``."""
 
 from __future__ import annotations
 
@@ -39,6 +39,20 @@ def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
     )
     report = synthesize_to_file(settings, params, Path(args.out))
     print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _cmd_normalize(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.cli_normalize import normalize_report, render_report
+
+    if args.model:
+        settings.model = args.model
+    text = args.text if args.text is not None else Path(args.text_file).read_text(encoding="utf-8")
+    report = normalize_report(settings, text=text, voice=args.voice, speed=args.speed)
+    if args.json:
+        print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    else:
+        print(render_report(report))
     return 0
 
 
@@ -97,6 +111,22 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int)
     synth.add_argument("--format", default=None, help="wav (default from the file name), flac, mp3, ogg, pcm")
     synth.set_defaults(func=_cmd_synth)
+
+    norm = sub.add_parser(
+        "normalize", help="show the text as the model will read it: chunks, durations, warnings"
+    )
+    norm_text = norm.add_mutually_exclusive_group(required=True)
+    norm_text.add_argument("text", nargs="?", help="the text (or use --text-file)")
+    norm_text.add_argument("--text-file")
+    norm.add_argument(
+        "--voice",
+        help="voice id from the voices dir, or a path to a .wav; default F5VI_DEFAULT_VOICE, else the "
+        "first voice of the voices dir",
+    )
+    norm.add_argument("--speed", type=float, help="speaking rate (chunk sizes and durations depend on it)")
+    norm.add_argument("--model", help="model source whose vocab to use; default F5VI_MODEL")
+    norm.add_argument("--json", action="store_true", help="print the same JSON as POST /normalize")
+    norm.set_defaults(func=_cmd_normalize)
 
     voices = sub.add_parser("voices", help="list reference voices")
     voices.set_defaults(func=_cmd_voices)

@@ -16,7 +16,7 @@ from f5vi.jobs.requests import TTSInput, check_format, complete_request, synthes
 from f5vi.voices.library import Voice, VoiceLibrary
 
 
-def _voice_for(voice: str, settings: Settings) -> Voice:
+def voice_for(voice: str, settings: Settings) -> Voice:
     """A voice id from the library, or a path to an audio file (its ``.txt`` beside it, or transcribed)."""
     path = Path(voice)
     directory, name = (
@@ -35,7 +35,7 @@ def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[
     started = time.perf_counter()
     fmt = params.format or (out.suffix.lstrip(".").lower() or "wav")
     params = replace(params, format=fmt)
-    voice = _voice_for(params.ref_name, settings)
+    voice = voice_for(params.ref_name, settings)
     request = synthesis_request(complete_request(params, voice.id, settings), voice)
     validate_request(request, settings.max_text_chars)
     check_format(fmt)

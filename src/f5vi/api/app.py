@@ -25,12 +25,14 @@ from f5vi.api.auth import ApiKeyMiddleware
 from f5vi.api.docs import install_offline_docs
 from f5vi.api.errors import install_error_handlers
 from f5vi.api.limits import BodyLimitMiddleware
+from f5vi.api.playground import install_playground
 from f5vi.api.routers import (
     admin,
     downloads,
     events,
     health,
     metrics,
+    normalize,
     openai_models,
     openai_speech,
     openai_voices,
@@ -63,7 +65,8 @@ Vietnamese text-to-speech (F5-TTS) with zero-shot voice cloning.
 Submit text with `POST /tts` (202), poll `GET /tts/progress/{job_id}`, download `GET /output/{filename}`,
 then confirm with `POST /confirm-download/{job_id}?token=...`. Errors always look like
 `{"error": {"code": "...", "message": "..."}}`. When the server sets `F5VI_API_KEY`, every route except
-`/health` needs `Authorization: Bearer <key>`.
+`/health` needs `Authorization: Bearer <key>` (the docs and the `/ui` playground page, which asks for the
+key, are public too). Preview how a text will be read, chunk by chunk, with `POST /normalize`.
 """
 
 
@@ -72,6 +75,7 @@ ROUTER_MODULES = (
     status,
     voices,
     tts,
+    normalize,
     output,
     downloads,
     admin,
@@ -158,6 +162,7 @@ def create_app(
         redoc_url=None,
     )
     install_offline_docs(app)
+    install_playground(app)  # the web page at /ui (not part of the API schema)
     app.state.settings = settings
     app.state.metrics = Metrics()  # per app: tests build several apps in one process
     app.state.started_at = int(time.time())

@@ -21,11 +21,14 @@ bearer_scheme = HTTPBearer(
     description="Required when the server sets F5VI_API_KEY: `Authorization: Bearer <key>`.",
 )
 
-PUBLIC_PATHS: frozenset[str] = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
-"""Readiness probes and the API description need no key (the description is public in the repo)."""
+PUBLIC_PATHS: frozenset[str] = frozenset(
+    {"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/", "/ui"}
+)
+"""Readiness probes, the API description and the playground's entry need no key (all public in the
+repo; the playground asks for the key itself and sends it on its API calls)."""
 
-PUBLIC_PREFIXES: tuple[str, ...] = ("/docs-assets/",)
-"""Static Swagger UI files."""
+PUBLIC_PREFIXES: tuple[str, ...] = ("/docs-assets/", "/ui/")
+"""Static Swagger UI and playground files."""
 
 TOKEN_PATH_PREFIXES: tuple[str, ...] = ("/output/", "/confirm-download/")
 """Capability URLs: with a ``token`` query parameter these pass without the key, and the route itself

@@ -7,9 +7,14 @@ working; new fields are added next to them, never instead of them.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from f5vi.jobs.requests import SpeechFields
+
+if TYPE_CHECKING:
+    from f5vi.engine.planning import TextPlan
 
 
 # ---------------------------------------------------------------------------------------- errors
@@ -187,6 +192,76 @@ class KillResponse(BaseModel):
     job_id: str
     message: str
     job: JobView
+
+
+# ---------------------------------------------------------------------------------------- normalize
+class NormalizeRequest(SpeechFields):
+    """Preview how a text will be read. The body of `POST /tts` is accepted as is (extra fields ignored)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {"text": "Ngày 2/9/2024, giá vàng tăng 1,5%.", "ref_name": "vi_north_male", "speed": 0.9}
+            ]
+        },
+    )
+
+
+class NormalizedChunk(BaseModel):
+    index: int = Field(description="Position of the chunk, from 0; synthesised and joined in this order.")
+    text: str = Field(description="Exactly what the model reads for this chunk (after the reference text).")
+    bytes: int = Field(description="UTF-8 length, the unit of the chunk budget.")
+    duration_frames: int = Field(description="Reference + generated mel frames (upstream's formula).")
+    estimated_seconds: float = Field(description="Audio this chunk will produce, before cross-fading.")
+
+
+class NormalizeResponse(BaseModel):
+    """The text as the model will read it, split as synthesis will split it, and how long it will last."""
+
+    voice_id: str
+    speed: float
+    normalizer: str = Field(
+        description="Normaliser that produced the text: `vinorm`, `hamster` (chosen, or the fallback "
+        "when vinorm failed: see `warnings`) or `none`."
+    )
+    normalized_text: str = Field(description="Equal to `result.normalized_text` of a job with this text.")
+    reference_text: str = Field(description="The voice's normalised transcript, read before every chunk.")
+    max_chunk_bytes: int = Field(description="Chunk budget for this voice and speed (UTF-8 bytes).")
+    chunk_count: int
+    chunks: list[NormalizedChunk]
+    estimated_duration_seconds: float = Field(
+        description="Length of the result: the chunks' audio less the cross-fades between them."
+    )
+    warnings: list[str] = Field(
+        description="Characters the vocabulary lacks, symbols that cannot be read, a fallback "
+        "normaliser, digits left unread, overlong chunks."
+    )
+
+    @classmethod
+    def from_plan(cls, plan: TextPlan, *, voice_id: str, speed: float, cross_fade_seconds: float) -> Self:
+        chunks = [
+            NormalizedChunk(
+                index=c.index,
+                text=c.text,
+                bytes=len(c.text.encode("utf-8")),
+                duration_frames=c.duration_frames,
+                estimated_seconds=round(plan.chunk_seconds(c), 3),
+            )
+            for c in plan.chunks
+        ]
+        return cls(
+            voice_id=voice_id,
+            speed=speed,
+            normalizer=plan.normalizer_used,
+            normalized_text=plan.normalized_text,
+            reference_text=plan.reference_text,
+            max_chunk_bytes=plan.max_chunk_bytes,
+            chunk_count=len(chunks),
+            chunks=chunks,
+            estimated_duration_seconds=round(plan.estimated_seconds(cross_fade_seconds), 3),
+            warnings=list(plan.warnings),
+        )
 
 
 # ---------------------------------------------------------------------------------------- downloads/admin

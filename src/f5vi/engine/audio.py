@@ -313,6 +313,23 @@ def _trim_edges(wave: np.ndarray, sr: int, thresh_db: float) -> np.ndarray:
 # Joining and encoding
 
 
+def cross_fade_overlaps(lengths: list[int], sr: int, fade_seconds: float) -> list[int]:
+    """Samples shared by each pair of consecutive non-empty pieces in :func:`cross_fade_concat`.
+
+    ``n = min(fade, len(prev) - overlap already used at its head, len(next))``; the joined audio is
+    ``sum(lengths) - sum(overlaps)`` samples. Planning uses it to predict output lengths exactly.
+    """
+    sizes = [n for n in lengths if n > 0]
+    fade = max(0, int(fade_seconds * sr))
+    overlaps: list[int] = []
+    used_head = 0  # samples at the head of the last piece already blended with the piece before it
+    for prev, nxt in itertools.pairwise(sizes):
+        n = max(0, min(fade, prev - used_head, nxt))
+        overlaps.append(n)
+        used_head = n
+    return overlaps
+
+
 def cross_fade_concat(
     chunks: list[np.ndarray],
     sr: int,
@@ -321,25 +338,22 @@ def cross_fade_concat(
 ) -> np.ndarray:
     """Join chunks, overlapping consecutive ones by ``fade_seconds`` with a cross-fade.
 
-    The tail of the previous chunk fades out while the head of the next fades in over the same
-    ``n = min(fade, len(prev) - overlap already used at its head, len(next))`` samples, so the result is
-    ``sum(len) - sum(n)`` samples long. ``linear`` (upstream) keeps the sum of gains at 1, right for
-    correlated signals; ``equal_power`` keeps the sum of squared gains at 1, right for uncorrelated ones.
-    ``fade_seconds <= 0`` concatenates. Empty chunks are skipped.
+    The tail of the previous chunk fades out while the head of the next fades in over the samples
+    :func:`cross_fade_overlaps` gives, so the result is ``sum(len) - sum(overlaps)`` samples long.
+    ``linear`` (upstream) keeps the sum of gains at 1, right for correlated signals; ``equal_power``
+    keeps the sum of squared gains at 1, right for uncorrelated ones. ``fade_seconds <= 0``
+    concatenates. Empty chunks are skipped.
     """
     pieces = [np.asarray(c, dtype=np.float32) for c in chunks if len(c) > 0]
     if not pieces:
         return np.zeros(0, dtype=np.float32)
-    fade = max(0, int(fade_seconds * sr))
+    overlaps = cross_fade_overlaps([p.size for p in pieces], sr, fade_seconds)
     out: list[np.ndarray] = [pieces[0]]
-    used_head = 0  # samples at the head of the last piece already blended with the piece before it
-    for nxt in pieces[1:]:
-        prev = out[-1]
-        n = min(fade, prev.size - used_head, nxt.size)
+    for nxt, n in zip(pieces[1:], overlaps, strict=True):
         if n <= 0:
             out.append(nxt)
-            used_head = 0
             continue
+        prev = out[-1]
         t = np.linspace(0.0, 1.0, n, dtype=np.float64)
         if curve == "linear":
             fade_out, fade_in = 1.0 - t, t
@@ -350,7 +364,6 @@ def cross_fade_concat(
         blended = (prev[-n:] * fade_out + nxt[:n] * fade_in).astype(np.float32)
         out[-1] = prev[:-n]
         out.append(np.concatenate([blended, nxt[n:]]))
-        used_head = n
     return np.concatenate(out)
 
 

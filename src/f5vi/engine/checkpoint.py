@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,7 +263,11 @@ def _resolve_local(source: Path, checkpoint_file: str | None, vocab_file: str | 
     raise ModelLoadError(f"model source not found: {source}")
 
 
-def _resolve_hub(repo_id: str, checkpoint_file: str | None, vocab_file: str | None) -> _ResolvedFiles:
+_HubFetch = Callable[[tuple[str, ...], str], tuple[str, Path]]
+
+
+def _hub_fetcher(repo_id: str) -> _HubFetch:
+    """``fetch(candidates, what)``: the first of ``candidates`` in the repo (or, offline, in the cache)."""
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
 
     offline = offline_reason()
@@ -287,22 +291,50 @@ def _resolve_hub(repo_id: str, checkpoint_file: str | None, vocab_file: str | No
             )
         raise ModelLoadError(f"Hugging Face repo {repo_id!r} has no {what} (tried {names})")
 
-    checkpoint_name, checkpoint = first_available(
+    return first_available
+
+
+def _hub_vocab(fetch: _HubFetch, repo_id: str, vocab_file: str | None) -> Path:
+    if vocab_file is not None:
+        return fetch((vocab_file,), "vocab file")[1]
+    try:
+        return fetch(("vocab.txt",), "vocab file")[1]
+    except ModelLoadError:
+        vocab = fetch(("config.json",), "vocab file")[1]
+        if _read_json_config(vocab) is not None:
+            raise ModelLoadError(
+                f"{repo_id}: config.json is an architecture config and no vocab.txt exists"
+            ) from None
+        return vocab
+
+
+def _resolve_hub(repo_id: str, checkpoint_file: str | None, vocab_file: str | None) -> _ResolvedFiles:
+    fetch = _hub_fetcher(repo_id)
+    checkpoint_name, checkpoint = fetch(
         (checkpoint_file,) if checkpoint_file else DEFAULT_CHECKPOINT_NAMES, "checkpoint"
     )
-    if vocab_file is not None:
-        _, vocab = first_available((vocab_file,), "vocab file")
-    else:
-        try:
-            _, vocab = first_available(("vocab.txt",), "vocab file")
-        except ModelLoadError:
-            _, vocab = first_available(("config.json",), "vocab file")
-            if _read_json_config(vocab) is not None:
-                raise ModelLoadError(
-                    f"{repo_id}: config.json is an architecture config and no vocab.txt exists"
-                ) from None
+    vocab = _hub_vocab(fetch, repo_id, vocab_file)
     # the requested name keeps upstream's sub-folder (e.g. F5TTS_v1_Base/...) in the v0/v1 hint
     return _ResolvedFiles(checkpoint, vocab, None, None, f"{repo_id}/{checkpoint_name}")
+
+
+def _is_hub_id(source: str | os.PathLike[str]) -> bool:
+    text = str(source)
+    return bool(_HUB_REPO_ID.match(text)) and not text.startswith((".", "/", "~"))
+
+
+def resolve_vocab_path(
+    source: str | os.PathLike[str], *, checkpoint_file: str | None = None, vocab_file: str | None = None
+) -> Path:
+    """The vocab :func:`load_model` would use for ``source``, without reading (or downloading) weights.
+
+    Text planning (the normalisation preview) needs only the vocab; a hub model's checkpoint is
+    not fetched for it.
+    """
+    path = Path(source).expanduser()
+    if not path.exists() and _is_hub_id(source):
+        return _hub_vocab(_hub_fetcher(str(source)), str(source), vocab_file)
+    return _resolve(source, checkpoint_file, vocab_file).vocab
 
 
 def _resolve(
@@ -312,7 +344,7 @@ def _resolve(
     if path.exists():
         return _resolve_local(path, checkpoint_file, vocab_file)
     text = str(source)
-    if _HUB_REPO_ID.match(text) and not text.startswith((".", "/", "~")):
+    if _is_hub_id(text):
         return _resolve_hub(text, checkpoint_file, vocab_file)
     raise ModelLoadError(f"model source not found: {text} (not a local path, not a Hugging Face repo id)")
 

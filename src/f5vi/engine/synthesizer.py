@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,12 +22,10 @@ from f5vi.engine.allocator import tune_glibc_malloc
 from f5vi.engine.audio import cross_fade_concat
 from f5vi.engine.batching import ChunkPlan, group_into_batches
 from f5vi.engine.checkpoint import LoadedModel, load_model
-from f5vi.engine.chunking import chunk_text, estimate_duration_frames, max_chars_for_reference
 from f5vi.engine.device import resolve_device, resolve_dtype
-from f5vi.engine.errors import InvalidReferenceError, InvalidTextError
+from f5vi.engine.planning import TextPlan, TextPlanner
 from f5vi.engine.progress import ProgressTracker
 from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
-from f5vi.engine.text import normalize_text, prepare_ref_text, ref_text_for_model
 from f5vi.engine.types import (
     SAMPLE_RATE,
     CancelToken,
@@ -42,8 +40,6 @@ from f5vi.engine.vocoder import Vocoder, load_vocoder
 
 logger = logging.getLogger(__name__)
 
-MAX_FRAMES_PER_CHUNK = 4096  # upstream's max_duration: ~43.7 s of reference + generated audio
-
 
 @dataclass(frozen=True)
 class EngineInfo:
@@ -57,16 +53,24 @@ class EngineInfo:
     num_params: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Plan:
-    """Everything decided before the first ODE step of a request."""
+    """Everything decided before the first ODE step of a request: its text plan and its seed."""
 
     seed: int
-    reference: ReferenceConditioning
-    reference_text: str
-    normalized_text: str
-    chunks: list[ChunkPlan]
-    warnings: list[str] = field(default_factory=list)
+    text: TextPlan
+
+    @property
+    def reference(self) -> ReferenceConditioning:
+        return self.text.reference
+
+    @property
+    def reference_text(self) -> str:
+        return self.text.reference_text
+
+    @property
+    def chunks(self) -> list[ChunkPlan]:
+        return list(self.text.chunks)
 
 
 class Synthesizer:
@@ -98,6 +102,7 @@ class Synthesizer:
             target_rms=settings.target_rms,
         )
         self.vinorm = VinormRunner()
+        self.planner = TextPlanner(vocab, settings, self.references, self.vinorm)
         self.max_batch_frames = settings.max_batch_frames or default_max_batch_frames(device)
         self._lock = threading.Lock()  # one synthesis at a time per model
         self.info = EngineInfo(
@@ -181,10 +186,10 @@ class Synthesizer:
             sample_rate=SAMPLE_RATE,
             seed=plan.seed,
             chunks=[c.text for c in plan.chunks],
-            normalized_text=plan.normalized_text,
+            normalized_text=plan.text.normalized_text,
             reference_text=plan.reference_text,
             reference_seconds=plan.reference.seconds,
-            warnings=plan.warnings,
+            warnings=list(plan.text.warnings),
             timings=timings,
         )
 
@@ -245,49 +250,19 @@ class Synthesizer:
         return stats
 
     # ------------------------------------------------------------------ internals
-    def _plan(self, request: SynthesisRequest, tracker: ProgressTracker) -> _Plan:
-        self.validate(request)
-        tracker.update(0.0, "normalizing", 0, 0)
-        warnings: list[str] = []
-        if request.reference.transcript is None:
-            raise InvalidReferenceError(
-                "the reference voice has no transcript; transcribe it first (the voice library does this)"
-            )
-        normalizer = self.settings.normalizer if request.normalize_text else "none"
-        gen = normalize_text(request.text, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm)
-        warnings.extend(gen.warnings)
-        ref_norm = normalize_text(
-            request.reference.transcript, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm
-        )
-        warnings.extend(f"reference transcript: {w}" for w in ref_norm.warnings)
-        reference = self.references.get(request.reference.audio_path)
-        # Upstream sizes chunks from the transcript before its final extra space, and puts the
-        # spaced form in front of every chunk; keep both for byte-exact budgets and durations.
-        budget_text = prepare_ref_text(ref_norm.text)
-        reference_text = ref_text_for_model(budget_text)
+    def plan(self, request: SynthesisRequest) -> TextPlan:
+        """Validate ``request`` and plan its text exactly as :meth:`synthesize` will (no model work).
 
-        max_chars = max_chars_for_reference(budget_text, reference.num_samples, SAMPLE_RATE, request.speed)
-        texts = chunk_text(gen.text, max_chars)
-        if not texts:
-            raise InvalidTextError("nothing to say after normalisation")
-        chunks: list[ChunkPlan] = []
-        for index, text in enumerate(texts):
-            frames = estimate_duration_frames(reference_text, reference.audio_frames, text, request.speed)
-            if frames > MAX_FRAMES_PER_CHUNK:
-                warnings.append(
-                    f"chunk {index + 1} is long ({frames} frames); it was capped at {MAX_FRAMES_PER_CHUNK}"
-                )
-                frames = MAX_FRAMES_PER_CHUNK
-            chunks.append(ChunkPlan(index=index, text=text, duration_frames=frames))
+        Takes no lock: the normalisation preview calls it while another request is synthesising.
+        """
+        return self.planner.plan(request)
+
+    def _plan(self, request: SynthesisRequest, tracker: ProgressTracker) -> _Plan:
+        self.validate(request)  # before the first progress report: a bad request reports nothing
+        tracker.update(0.0, "normalizing", 0, 0)
+        text_plan = self.planner.plan(request)  # validates again (microseconds): every caller is checked
         seed = request.seed if request.seed is not None else random.randrange(2**32)
-        return _Plan(
-            seed=seed,
-            reference=reference,
-            reference_text=reference_text,
-            normalized_text=gen.text,
-            chunks=chunks,
-            warnings=_dedupe(warnings),
-        )
+        return _Plan(seed=seed, text=text_plan)
 
     def _run_batches(
         self,
@@ -364,7 +339,3 @@ def default_max_batch_frames(device: torch.device) -> int:
     ~25 % faster (``bench/RESULTS.md``, small config, 3-chunk paragraph).
     """
     return 16_384 if device.type == "cuda" else 1
-
-
-def _dedupe(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))

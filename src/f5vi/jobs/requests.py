@@ -63,7 +63,21 @@ class TTSInput:
     format: str = "wav"
 
 
-class TTSRequest(BaseModel):
+class SpeechFields(BaseModel):
+    """Text, voice and speed: what synthesis and its normalisation preview (``POST /normalize``) take."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: SpeechText = Field(description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
+    ref_name: str = Field(
+        min_length=1,
+        max_length=256,
+        description="Reference voice: `3_Nu`, `3_Nu.wav`, `sample/3_Nu.wav` or `voice:3_Nu`.",
+    )
+    speed: float | None = Field(None, ge=0.3, le=2.0, description="Speaking rate; default 0.9.")
+
+
+class TTSRequest(SpeechFields):
     """Submit text for synthesis. Unknown fields are ignored (older clients send extras)."""
 
     model_config = ConfigDict(
@@ -73,13 +87,6 @@ class TTSRequest(BaseModel):
         },
     )
 
-    text: SpeechText = Field(description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
-    ref_name: str = Field(
-        min_length=1,
-        max_length=256,
-        description="Reference voice: `3_Nu`, `3_Nu.wav`, `sample/3_Nu.wav` or `voice:3_Nu`.",
-    )
-    speed: float | None = Field(None, ge=0.3, le=2.0, description="Speaking rate; default 0.9.")
     job_id: str | None = Field(
         None,
         pattern=JOB_ID_PATTERN,

@@ -1,0 +1,53 @@
+"""``POST /normalize``: the text exactly as the model will read it, per chunk, before any synthesis.
+
+The route checks and completes the request with the same builder as ``POST /tts``
+(:mod:`f5vi.jobs.requests`) and plans it through :meth:`~f5vi.engine.synthesizer.Synthesizer.plan`,
+the function every synthesis plans with, so the preview and a job with the same text cannot differ. It
+runs no model and does not queue: planning takes no engine lock (only a voice without a transcript
+waits for the engine's turn to be transcribed, as its first job would).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends
+
+from f5vi.api.auth import bearer_scheme
+from f5vi.api.deps import EngineDep, ManagerDep
+from f5vi.api.responses import error_responses
+from f5vi.api.schemas import NormalizeRequest, NormalizeResponse
+from f5vi.jobs.requests import TTSInput, synthesis_request
+
+router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
+
+
+@router.post(
+    "/normalize",
+    response_model=NormalizeResponse,
+    summary="Preview the normalised text, its chunks and the duration",
+    description=(
+        "Numbers, dates, money and abbreviations written as the model will read them, split into the "
+        "chunks synthesis will use for this voice and speed, with upstream's duration estimate and "
+        "warnings (characters the vocabulary lacks, unreadable symbols, a fallback normaliser). "
+        "Takes the body of `POST /tts`; queues nothing."
+    ),
+    responses=error_responses(400, 404, 413, 422, 503),
+)
+async def normalize(body: NormalizeRequest, engine: EngineDep, manager: ManagerDep) -> NormalizeResponse:
+    synthesizer = engine.require_ready()
+    prepared = await manager.requests.prepare(
+        TTSInput(text=body.text, ref_name=body.ref_name, speed=body.speed)
+    )
+    voice = prepared.voice
+    if voice.transcript is None:  # transcribed in the engine's turn, as its first job would be
+        voice = await engine.run_call(functools.partial(manager.voices.ensure_transcript, voice))
+    request = synthesis_request(prepared.request, voice)
+    plan = await anyio.to_thread.run_sync(synthesizer.plan, request)
+    return NormalizeResponse.from_plan(
+        plan,
+        voice_id=voice.id,
+        speed=prepared.request.speed,
+        cross_fade_seconds=prepared.request.cross_fade_seconds,
+    )

@@ -1,0 +1,54 @@
+"""``python -m f5vi normalize TEXT``: the text as the model will read it, without loading the model.
+
+Plans through :class:`~f5vi.engine.planning.TextPlanner`, the planner every synthesis uses, built
+from the configured model's vocab alone, so it answers in about a second. Prints the same report as
+``POST /normalize`` (``--json``) or a readable summary.
+"""
+
+from __future__ import annotations
+
+from f5vi.api.schemas import NormalizeResponse
+from f5vi.cli_synth import voice_for
+from f5vi.config import Settings
+from f5vi.engine.planning import TextPlanner
+from f5vi.engine.types import SynthesisRequest
+from f5vi.voices.errors import VoiceNotFoundError
+from f5vi.voices.library import VoiceLibrary
+
+
+def normalize_report(
+    settings: Settings, *, text: str, voice: str | None, speed: float | None
+) -> NormalizeResponse:
+    """Plan ``text`` for ``voice`` (an id of the voices dir, or an audio file) at ``speed``."""
+    voice = voice or settings.default_voice or _first_voice(settings)
+    reference = voice_for(voice, settings).to_reference()
+    speed = settings.speed if speed is None else speed
+    plan = TextPlanner.from_settings(settings).plan(
+        SynthesisRequest(text=text, reference=reference, speed=speed)
+    )
+    return NormalizeResponse.from_plan(
+        plan,
+        voice_id=reference.voice_id or voice,
+        speed=speed,
+        cross_fade_seconds=settings.cross_fade_seconds,
+    )
+
+
+def _first_voice(settings: Settings) -> str:
+    voices = VoiceLibrary(settings.voices_dir, None, settings.max_reference_seconds).list()
+    if not voices:
+        raise VoiceNotFoundError(f"no voice in {settings.voices_dir}; pass --voice")
+    return voices[0].id
+
+
+def render_report(report: NormalizeResponse) -> str:
+    """Readable form: the normalised text, then each chunk with its estimated length, then warnings."""
+    lines = [
+        report.normalized_text,
+        "",
+        f"{report.chunk_count} chunk(s), about {report.estimated_duration_seconds:.1f} s with voice "
+        f"{report.voice_id} at speed {report.speed} (normaliser: {report.normalizer})",
+    ]
+    lines += [f"  [{c.index + 1}] {c.estimated_seconds:5.1f} s  {c.text}" for c in report.chunks]
+    lines += [f"warning: {w}" for w in report.warnings]
+    return "\n".join(lines)
