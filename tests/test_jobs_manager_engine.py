@@ -36,6 +36,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         normalizer="none",
         cleanup_interval_seconds=0,
         progress_persist_seconds=0.2,
+        engine_concurrency=1,  # the serial engine: one job at a time (concurrent: test_engine_sharing.py)
     )
     values.update(overrides)
     return local_settings(tmp_path, **values)

@@ -18,7 +18,7 @@ class FakeEngine:
 
 def test_items_of_every_kind_run_one_at_a_time_in_arrival_order() -> None:
     async def scenario() -> list[str]:
-        scheduler = EngineScheduler(queue_max=8)
+        scheduler = EngineScheduler(queue_max=8, concurrency=1)
         order: list[str] = []
         running = 0
 
@@ -67,7 +67,7 @@ def test_the_queue_is_bounded_and_says_when_to_retry() -> None:
 
 def test_stop_interrupts_the_running_item_and_leaves_the_rest_queued() -> None:
     async def scenario() -> None:
-        scheduler = EngineScheduler(queue_max=8, synthesizer=FakeEngine())  # type: ignore[arg-type]
+        scheduler = EngineScheduler(queue_max=8, synthesizer=FakeEngine(), concurrency=1)  # type: ignore[arg-type]
         started = asyncio.Event()
         interrupted: list[str] = []
         release = asyncio.Event()
@@ -107,3 +107,34 @@ def test_engine_status_gates_live_work() -> None:
         assert await scheduler.run_call(lambda: 42) == 42
 
     asyncio.run(scenario())
+
+
+def test_jobs_and_streams_run_side_by_side_but_a_plain_call_runs_alone() -> None:
+    async def scenario() -> list[tuple[str, int]]:
+        scheduler = EngineScheduler(queue_max=16, synthesizer=FakeEngine(), concurrency=2)  # type: ignore[arg-type]
+        seen: list[tuple[str, int]] = []
+        running = 0
+
+        async def work(item: WorkItem) -> None:
+            nonlocal running
+            running += 1
+            seen.append((item.key, running))
+            await asyncio.sleep(0.05)
+            running -= 1
+
+        def call() -> int:
+            return running
+
+        scheduler.register("job", work)
+        for key in ("j1", "j2", "j3"):
+            scheduler.enqueue(WorkItem(kind="job", key=key))
+        scheduler.start()
+        beside_call = await scheduler.run_call(call)
+        seen.append(("call", beside_call))
+        await scheduler.stop()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen[:2] == [("j1", 1), ("j2", 2)]  # two at once: the concurrency
+    assert ("call", 0) in seen  # the call found nothing running beside it
+    assert max(n for key, n in seen if key != "call") == 2

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     target_rms: float = 0.1
     cross_fade_seconds: float = 0.15
     max_reference_seconds: float = 12.0
+    engine_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Jobs and streams in flight at once; their chunks share ODE batches (up to "
+        "max_batch_frames). Unset: 16 on GPUs, 4 on CPU (fair turns between requests; no batching).",
+    )
     max_batch_frames: int | None = Field(
         None,
         description="Bound on padded frames x batch size when chunks share an ODE batch; unset: 16384 on "

@@ -1,8 +1,10 @@
 """Text + reference voice -> audio: the one entry point the job system and the CLI call.
 
 Pipeline per request: validate -> normalise text -> prepare reference (cached) -> chunk ->
-batch chunks through the CFM sampler -> vocode -> restore loudness -> cross-fade.
-Blocking and CPU/GPU bound: callers run it off their event loop, one request at a time.
+sample the chunks' ODEs (:class:`~f5vi.engine.shared_sampler.SharedSampler`, where they share batches
+with the chunks of other requests running at the same time) -> vocode -> restore loudness -> cross-fade.
+Blocking and CPU/GPU bound: callers run it off their event loop; several requests may run at once,
+each in its own thread (only the ODE goes through the one sampling thread).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import torch
 from f5vi.config import Settings
 from f5vi.engine.allocator import tune_glibc_malloc
 from f5vi.engine.audio import cross_fade_concat
-from f5vi.engine.batching import ChunkPlan, group_into_batches
+from f5vi.engine.batching import ChunkPlan
 from f5vi.engine.checkpoint import LoadedModel, load_model
 from f5vi.engine.device import resolve_device, resolve_dtype
+from f5vi.engine.ode_batch import OdeItem, make_item
 from f5vi.engine.planning import TextPlan, TextPlanner
 from f5vi.engine.progress import ProgressTracker
 from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
+from f5vi.engine.shared_sampler import SharedSampler
 from f5vi.engine.types import (
     SAMPLE_RATE,
     CancelToken,
@@ -103,8 +107,8 @@ class Synthesizer:
         )
         self.vinorm = VinormRunner()
         self.planner = TextPlanner(vocab, settings, self.references, self.vinorm)
-        self.max_batch_frames = settings.max_batch_frames or default_max_batch_frames(device)
-        self._lock = threading.Lock()  # one synthesis at a time per model
+        self.sampler = SharedSampler(model.cfm, settings.max_batch_frames or default_max_batch_frames(device))
+        self._vocoder_lock = threading.Lock()  # one vocoder call at a time: bounded memory and threads
         self.info = EngineInfo(
             model=model_source,
             arch=model.arch_name,
@@ -155,6 +159,15 @@ class Synthesizer:
             vocoder_source=settings.vocoder,
         )
 
+    @property
+    def max_batch_frames(self) -> int:
+        """Frame budget of one ODE batch (``len(batch) x longest item``), shared by all requests."""
+        return self.sampler.max_batch_frames
+
+    @max_batch_frames.setter
+    def max_batch_frames(self, value: int) -> None:
+        self.sampler.max_batch_frames = max(1, int(value))
+
     # ------------------------------------------------------------------ public API
     def validate(self, request: SynthesisRequest) -> None:
         """Cheap checks that need no model work (:func:`~f5vi.engine.validation.validate_request`)."""
@@ -166,19 +179,17 @@ class Synthesizer:
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> SynthesisResult:
-        """Synthesise the whole text; chunks are batched through the sampler together."""
+        """Synthesise the whole text; its chunks are sampled together (and with other requests')."""
         started = time.perf_counter()
         tracker = ProgressTracker(on_progress)
-        pieces: dict[int, np.ndarray] = {}
-        with self._lock:
-            plan = self._plan(request, tracker)
-            timings = {"prepare_seconds": time.perf_counter() - started}
-            batches = group_into_batches(plan.chunks, self.max_batch_frames, keep_order=False)
-            for batch, waves in self._run_batches(request, plan, batches, tracker, cancel):
-                pieces.update(zip((c.index for c in batch), waves, strict=True))
-        audio = cross_fade_concat(
-            [pieces[i] for i in range(len(plan.chunks))], SAMPLE_RATE, request.cross_fade_seconds
-        )
+        plan = self._plan(request, tracker)
+        timings = {"prepare_seconds": time.perf_counter() - started}
+        mels: dict[int, torch.Tensor] = {}
+        for index, mel in self._sample(request, plan, tracker, cancel, stream=False):
+            mels[index] = mel
+        tracker.update_stage("vocoding", len(mels), len(plan.chunks))
+        waves = self._vocode([mels[i] for i in range(len(plan.chunks))], plan.reference.output_gain)
+        audio = cross_fade_concat(waves, SAMPLE_RATE, request.cross_fade_seconds)
         timings["total_seconds"] = time.perf_counter() - started
         tracker.finish(len(plan.chunks))
         return SynthesisResult(
@@ -206,29 +217,30 @@ class Synthesizer:
         gives the same waveform as a non-streamed call with the same batches.
         """
         tracker = ProgressTracker(on_progress)
-        with self._lock:
-            plan = self._plan(request, tracker)
-            first, rest = plan.chunks[:1], plan.chunks[1:]
-            batches = [first, *group_into_batches(rest, self.max_batch_frames, keep_order=True)]
-            fade = int(request.cross_fade_seconds * SAMPLE_RATE)
-            held: np.ndarray | None = None
-            for _batch, waves in self._run_batches(request, plan, batches, tracker, cancel):
-                for wave in waves:
-                    if held is None:
-                        # Only the tail that the next piece fades into must wait; send the rest now
-                        # so the first audio leaves as soon as the first chunk is vocoded.
-                        keep = min(fade, len(wave))
-                        emit, held = wave[: len(wave) - keep], wave[len(wave) - keep :]
-                        if len(emit):
-                            yield emit.astype(np.float32, copy=False)
-                        continue
+        plan = self._plan(request, tracker)
+        fade = int(request.cross_fade_seconds * SAMPLE_RATE)
+        held: np.ndarray | None = None
+        ready: dict[int, np.ndarray] = {}
+        next_index = 0
+        for index, mel in self._sample(request, plan, tracker, cancel, stream=True):
+            ready[index] = self._vocode([mel], plan.reference.output_gain)[0]
+            tracker.chunk_done(len(ready) + next_index, len(plan.chunks))
+            while next_index in ready:  # chunks can finish out of order; audio leaves in text order
+                wave = ready.pop(next_index)
+                next_index += 1
+                if held is None:
+                    # Only the tail that the next piece fades into must wait; send the rest now
+                    # so the first audio leaves as soon as the first chunk is vocoded.
+                    keep = min(fade, len(wave))
+                    emit, held = wave[: len(wave) - keep], wave[len(wave) - keep :]
+                else:
                     joined = cross_fade_concat([held, wave], SAMPLE_RATE, request.cross_fade_seconds)
                     keep = min(fade, len(wave))
                     emit, held = joined[: len(joined) - keep], joined[len(joined) - keep :]
-                    if len(emit):
-                        yield emit.astype(np.float32, copy=False)
-            if held is not None and len(held):
-                yield held.astype(np.float32, copy=False)
+                if len(emit):
+                    yield emit.astype(np.float32, copy=False)
+        if held is not None and len(held):
+            yield held.astype(np.float32, copy=False)
         tracker.finish(len(plan.chunks))
 
     def free_memory(self) -> dict[str, float]:
@@ -264,78 +276,55 @@ class Synthesizer:
         seed = request.seed if request.seed is not None else random.randrange(2**32)
         return _Plan(seed=seed, text=text_plan)
 
-    def _run_batches(
-        self,
-        request: SynthesisRequest,
-        plan: _Plan,
-        batches: list[list[ChunkPlan]],
-        tracker: ProgressTracker,
-        cancel: CancelToken | None,
-    ) -> Iterator[tuple[list[ChunkPlan], list[np.ndarray]]]:
-        """Sample and vocode each batch; yields (batch, waveforms in batch order)."""
-        work = [len(b) * max(c.duration_frames for c in b) for b in batches]
-        tracker.plan_work(work, request.nfe_step, total_chunks=len(plan.chunks))
-        done_chunks = 0
-        for batch_index, batch in enumerate(batches):
-            mels = self._sample(request, plan, batch, batch_index, tracker, cancel)
-            tracker.update_stage("vocoding", done_chunks, len(plan.chunks))
-            waves = self._vocode(mels, plan.reference.output_gain)
-            done_chunks += len(batch)
-            tracker.batch_done(batch_index, done_chunks, len(plan.chunks))
-            yield batch, waves
+    def _items(self, request: SynthesisRequest, plan: _Plan) -> list[OdeItem]:
+        """One ODE per chunk, each seeded with the request's seed (as upstream seeds every chunk)."""
+        ref = plan.reference
+        mel = ref.mel[0]  # fp32 [frames, 100]: the sampler casts what the backbone sees
+        return [
+            make_item(
+                self.model.cfm,
+                mel,
+                self.vocab.encode([plan.reference_text + chunk.text])[0],
+                chunk.duration_frames,
+                steps=request.nfe_step,
+                cfg_strength=request.cfg_strength,
+                sway_sampling_coef=request.sway_sampling_coef,
+                method=request.ode_method,  # type: ignore[arg-type]
+                seed=plan.seed,
+            )
+            for chunk in plan.chunks
+        ]
 
-    @torch.inference_mode()
     def _sample(
         self,
         request: SynthesisRequest,
         plan: _Plan,
-        batch: list[ChunkPlan],
-        batch_index: int,
         tracker: ProgressTracker,
         cancel: CancelToken | None,
-    ) -> list[torch.Tensor]:
-        ref = plan.reference
-        size = len(batch)
-        texts = [plan.reference_text + chunk.text for chunk in batch]
-        text_ids = self.vocab.encode(texts).to(self.device)
-        cond = ref.mel.expand(size, -1, -1)  # fp32: the sampler casts what the backbone sees
-        durations = torch.tensor([c.duration_frames for c in batch], dtype=torch.long, device=self.device)
-        lens = torch.full((size,), ref.num_frames, dtype=torch.long, device=self.device)
-        done_chunks = sum(1 for c in plan.chunks if c.index < batch[0].index)
-
-        def on_step(step: int, total: int) -> None:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            tracker.step(batch_index, step, total, done_chunks, len(plan.chunks))
-
-        sampled = self.model.cfm.sample(
-            cond=cond,
-            text=text_ids,
-            duration=durations,
-            lens=lens,
-            steps=request.nfe_step,
-            cfg_strength=request.cfg_strength,
-            sway_sampling_coef=request.sway_sampling_coef,
-            method=request.ode_method,
-            seed=plan.seed,
-            on_step=on_step,
-        )
-        # The sampler may lengthen an item (never fewer frames than text tokens / reference + 1).
-        frames = sampled.duration.tolist()
-        return [sampled.out[i, ref.audio_frames : frames[i]].float() for i in range(size)]
+        *,
+        stream: bool,
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """Generated mels ``[frames, 100]`` of the chunks, as they finish: ``(chunk index, mel)``."""
+        items = self._items(request, plan)
+        tracker.plan_work([item.duration for item in items], total_chunks=len(items))
+        skip = plan.reference.audio_frames
+        for index, out in self.sampler.run(items, cancel=cancel, on_step=tracker.step, stream=stream):
+            yield index, out[skip:].float()
 
     @torch.inference_mode()
     def _vocode(self, mels: list[torch.Tensor], output_gain: float) -> list[np.ndarray]:
         """Decode generated mels (``[T, 100]`` each); equal lengths share a batched call."""
-        waves = self.vocoder.decode_many([mel.transpose(0, 1) for mel in mels])
+        with self._vocoder_lock:
+            waves = self.vocoder.decode_many([mel.transpose(0, 1) for mel in mels])
         return [(wave.float().cpu().numpy() * output_gain).astype(np.float32) for wave in waves]
 
 
 def default_max_batch_frames(device: torch.device) -> int:
     """How many frames (batch x padded length) one ODE batch may hold when settings leave it unset.
 
-    On a GPU one batch of B chunks costs about as much wall time as one chunk, so chunks share a
-    batch. On CPU the work is compute-bound and padding is pure loss: one chunk at a time measured
-    ~25 % faster (``bench/RESULTS.md``, small config, 3-chunk paragraph).
+    On a GPU one batch of B chunks costs about as much wall time as one chunk, so chunks (of one
+    request and of requests running at the same time) share a batch. On CPU the work is
+    compute-bound and padding is pure loss: one chunk at a time measured ~25 % faster
+    (``bench/RESULTS.md``, small config, 3-chunk paragraph).
     """
     return 16_384 if device.type == "cuda" else 1

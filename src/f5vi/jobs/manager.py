@@ -235,22 +235,26 @@ class JobManager:
         return self.scheduler.queue.position(job_id)
 
     @property
+    def running_jobs(self) -> list[Job]:
+        """The jobs the engine runs now, oldest first (several share its batches)."""
+        jobs = (self._tracker.snapshot(w.key) for w in self.scheduler.running if w.kind == JOB_KIND_TTS)
+        return [job for job in jobs if job is not None]
+
+    @property
     def current_job(self) -> Job | None:
-        """The job the engine runs now (None while it runs something else, or nothing)."""
-        current = self.scheduler.current
-        if current is None or current.kind != JOB_KIND_TTS:
-            return None
-        return self._tracker.snapshot(current.key)
+        """The oldest running job (None while the engine runs only other work, or nothing)."""
+        running = self.running_jobs
+        return running[0] if running else None
 
     def estimated_wait_seconds(self, job_id: str) -> float | None:
-        """Rough time until a queued job starts: work ahead x average duration + what runs now."""
+        """Rough time until a queued job starts: the work ahead of it, ``concurrency`` at a time."""
         position = self.queue_position(job_id)
         average = self.scheduler.average_work_seconds
         if position is None or average is None:
             return None
-        running = self.current_job
-        remaining_now = running.eta_seconds if running and running.eta_seconds is not None else 0.0
-        return remaining_now + position * average + average
+        etas = [job.eta_seconds for job in self.running_jobs if job.eta_seconds is not None]
+        soonest = min(etas) if etas else 0.0
+        return soonest + (position // self.scheduler.concurrency) * average
 
     def is_cancel_requested(self, job_id: str) -> bool:
         active = self._tracker.active(job_id)

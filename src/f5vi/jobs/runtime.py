@@ -53,7 +53,9 @@ class JobRuntime:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self.scheduler = EngineScheduler(settings.queue_max, synthesizer)
+        self.scheduler = EngineScheduler(
+            settings.queue_max, synthesizer, concurrency=settings.engine_concurrency
+        )
         self.manager = JobManager(
             settings, self.scheduler, voices, storage, store=store, encoder=encoder, clock=clock
         )

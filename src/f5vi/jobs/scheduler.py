@@ -2,9 +2,11 @@
 
 Every kind of engine work is a :class:`~f5vi.jobs.queue.WorkItem` in one bounded FIFO: TTS jobs,
 streams, plain blocking calls (ASR of an uploaded voice, freeing memory). One asyncio task takes the
-items in arrival order and awaits the handler registered for the item's kind, so the device runs one
-thing at a time and kinds take turns fairly; blocking model work runs in worker threads so the event
-loop never waits for it.
+items in arrival order and starts the handler registered for the item's kind; up to ``concurrency``
+jobs and streams run at the same time, and their chunks share the engine's ODE batches (see
+:mod:`f5vi.engine.shared_sampler`, which also keeps it fair between them). A plain call runs alone:
+it waits for what runs to finish and nothing starts beside it. Blocking model work runs in worker
+threads so the event loop never waits for it.
 
 The scheduler knows nothing about jobs, streams or HTTP: the job manager and the stream service
 register handlers (and a way to interrupt their running item at shutdown). It also holds the loaded
@@ -69,16 +71,21 @@ class EngineScheduler:
     loop starts taking items once :meth:`attach` was called.
     """
 
-    def __init__(self, queue_max: int, synthesizer: Synthesizer | None = None) -> None:
+    def __init__(
+        self, queue_max: int, synthesizer: Synthesizer | None = None, *, concurrency: int | None = None
+    ) -> None:
         self.queue = WorkQueue(queue_max)
+        self._configured_concurrency = concurrency
+        self.concurrency = max(1, concurrency or 1)
+        """Jobs and streams running at once (set from the engine's device on attach unless configured)."""
         self._kinds: dict[str, _Kind] = {WORK_KIND_CALL: _Kind(self._run_call, None)}
         self._synth: Synthesizer | None = None
         self._status = EngineStatus.LOADING
         self._error: str | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._current: CurrentWork | None = None
-        self._current_item: WorkItem | None = None
+        self._running: dict[WorkItem, tuple[CurrentWork, asyncio.Task[None]]] = {}
+        self._changed = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
@@ -89,6 +96,8 @@ class EngineScheduler:
     # ------------------------------------------------------------------ engine
     def attach(self, synthesizer: Synthesizer) -> None:
         """The model is loaded: queued work starts running."""
+        if self._configured_concurrency is None:
+            self.concurrency = default_concurrency(synthesizer.device.type)
         self._synth = synthesizer
         self._status = EngineStatus.READY
         self._error = None
@@ -141,8 +150,15 @@ class EngineScheduler:
             raise QueueFullError(len(self.queue), self.retry_after_seconds())
 
     @property
+    def running(self) -> list[CurrentWork]:
+        """What runs now, oldest first."""
+        return sorted((work for work, _ in self._running.values()), key=lambda w: w.started_monotonic)
+
+    @property
     def current(self) -> CurrentWork | None:
-        return self._current
+        """The oldest running item (None when idle)."""
+        running = self.running
+        return running[0] if running else None
 
     @property
     def average_work_seconds(self) -> float | None:
@@ -197,18 +213,20 @@ class EngineScheduler:
             self._task = asyncio.create_task(self._loop(), name="f5vi-engine")
 
     async def stop(self, *, timeout: float = 30.0) -> None:
-        """Take no further item; interrupt the running one and wait (up to ``timeout``) until it ends.
+        """Take no further item; interrupt the running ones and wait (up to ``timeout``) until they end.
 
         Items still queued stay in the queue object (jobs are on disk and resume at the next start).
         """
         self._stopping = True
-        item = self._current_item
-        if item is not None:
+        self._changed.set()
+        for item in list(self._running):
             interrupt = self._kinds[item.kind].interrupt
             if interrupt is not None:
                 interrupt(item)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), timeout)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        for _, running in list(self._running.values()):  # past the timeout: stop waiting for them
+            running.cancel()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -218,17 +236,31 @@ class EngineScheduler:
     async def _loop(self) -> None:
         await self._ready.wait()
         while not self._stopping:
+            await self._until(lambda: len(self._running) < self.concurrency)
             item = await self.queue.get()
+            exclusive = item.kind == WORK_KIND_CALL
+            if exclusive:
+                await self._until(lambda: not self._running)
             if self._stopping:
                 self.queue.put_front(item)
                 return
-            await self._run(item)
+            task = self._start(item)
+            if exclusive:  # nothing starts beside a plain call
+                await asyncio.shield(task)
 
-    async def _run(self, item: WorkItem) -> None:
-        started = time.monotonic()
-        self._current = CurrentWork(item.kind, item.key, started)
-        self._current_item = item
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        while not condition() and not self._stopping:
+            self._changed.clear()
+            await self._changed.wait()
+
+    def _start(self, item: WorkItem) -> asyncio.Task[None]:
+        work = CurrentWork(item.kind, item.key, time.monotonic())
+        task = asyncio.create_task(self._run(item, work), name=f"f5vi-{item.kind}-{item.key}")
+        self._running[item] = (work, task)
         self._idle.clear()
+        return task
+
+    async def _run(self, item: WorkItem, work: CurrentWork) -> None:
         try:
             # Every log line of this turn (threads included) carries the job's or stream's id.
             with log_context(None if item.kind == WORK_KIND_CALL else item.key):
@@ -238,12 +270,23 @@ class EngineScheduler:
         except Exception:
             logger.exception("engine task: %s work %s failed unexpectedly", item.kind, item.key)
         finally:
-            self._current = None
-            self._current_item = None
-            self._idle.set()
+            self._running.pop(item, None)
+            if not self._running:
+                self._idle.set()
+            self._changed.set()
         if item.kind != WORK_KIND_CALL:
-            self._record_duration(time.monotonic() - started)
+            self._record_duration(time.monotonic() - work.started_monotonic)
 
     def _record_duration(self, seconds: float) -> None:
         previous = self._avg_work_seconds
         self._avg_work_seconds = seconds if previous is None else 0.7 * previous + 0.3 * seconds
+
+
+def default_concurrency(device_type: str) -> int:
+    """Jobs and streams in flight at once when ``F5VI_ENGINE_CONCURRENCY`` is unset.
+
+    On a GPU they share ODE batches, which is where the throughput comes from. On a CPU batching is
+    off (one chunk at a time measured fastest), so concurrency buys no throughput there, but it still
+    lets a short request's chunks run between a long job's instead of after all of them.
+    """
+    return 16 if device_type == "cuda" else 4

@@ -1,0 +1,202 @@
+"""One sampling thread for the whole process: chunks of every request share its ODE batches.
+
+Requests are synthesised in their own threads (text normalisation, reference preparation, vocoding
+run there); only the flow-matching ODE — the part that needs the accelerator — goes through here.
+A request hands over its chunks as :class:`~f5vi.engine.ode_batch.OdeItem` s and waits for them;
+the sampling thread keeps a batch of active items, evaluates the backbone once per step for all of
+them (:func:`~f5vi.engine.ode_batch.advance`), and between steps lets finished and cancelled items
+leave and waiting ones join, up to a frame budget (``len(batch) x longest item <= max_batch_frames``).
+
+Who joins is decided by fair share: the request with the fewest items in the batch goes first, then
+streams before jobs, then the request served longest ago. So a long job cannot hold a short request
+behind all its chunks, and a stream's chunk is taken as soon as there is room. A stream's first chunk
+runs before its others are admitted, so its first audio is not slowed by its own later chunks.
+
+A cancelled request leaves the batch at the next step without disturbing the other items; a failed
+step (e.g. out of memory) fails the requests whose items were in it, and the thread goes on.
+With ``max_batch_frames`` 1 (the CPU default) the batch holds one item at a time, exactly as before.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from f5vi.engine.errors import SynthesisCancelled
+from f5vi.engine.model.cfm import CFM
+from f5vi.engine.ode_batch import OdeItem, advance
+from f5vi.engine.types import CancelToken
+
+logger = logging.getLogger(__name__)
+
+StepReport = Callable[[int, int, int], None]
+"""``on_step(item_index, steps_done, steps_total)`` from the sampling thread; raising cancels."""
+
+
+@dataclass(eq=False)
+class _Request:
+    items: list[OdeItem]
+    cancel: CancelToken | None
+    on_step: StepReport | None
+    stream: bool
+    arrival: int
+    pending: deque[int] = field(default_factory=deque)
+    active: set[int] = field(default_factory=set)
+    finished: deque[tuple[int, Tensor]] = field(default_factory=deque)
+    delivered: int = 0
+    served_at: int = -1
+    error: BaseException | None = None
+
+    @property
+    def waiting_for_first(self) -> bool:
+        return self.stream and self.delivered == 0 and not self.finished
+
+
+class SharedSampler:
+    def __init__(self, cfm: CFM, max_batch_frames: int) -> None:
+        self.cfm = cfm
+        self.max_batch_frames = max(1, int(max_batch_frames))
+        self._cv = threading.Condition()
+        self._requests: list[_Request] = []
+        self._batch: list[tuple[_Request, int]] = []
+        self._composition: tuple[int, ...] = ()
+        self._arrivals = itertools.count()
+        self._ticks = itertools.count()
+        self._thread: threading.Thread | None = None
+        self.steps_run = 0
+        self.largest_batch = 0
+        """Statistics for tests and the benchmark: evaluations run, most items in one."""
+
+    # ------------------------------------------------------------------ callers (request threads)
+    def run(
+        self,
+        items: list[OdeItem],
+        *,
+        cancel: CancelToken | None = None,
+        on_step: StepReport | None = None,
+        stream: bool = False,
+    ) -> Iterator[tuple[int, Tensor]]:
+        """Sample ``items``; yields ``(index, out)`` as each finishes (earlier indexes are admitted first).
+
+        Raises :class:`SynthesisCancelled` once ``cancel`` is set (within one step), or what failed.
+        Closing the iterator early withdraws the items that have not finished.
+        """
+        request = _Request(items, cancel, on_step, stream, next(self._arrivals))
+        request.pending.extend(range(len(items)))
+        with self._cv:
+            self._requests.append(request)
+            self._ensure_thread()
+            self._cv.notify_all()
+        try:
+            while request.delivered < len(items):
+                with self._cv:
+                    while not request.finished and request.error is None:
+                        self._cv.wait()
+                    if request.error is not None:
+                        raise request.error
+                    index, out = request.finished.popleft()
+                request.delivered += 1
+                yield index, out
+        finally:
+            with self._cv:
+                self._withdraw(request)
+                self._cv.notify_all()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="f5vi-sampler", daemon=True)
+            self._thread.start()
+
+    # ------------------------------------------------------------------ the sampling thread
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while True:
+                    self._drop_cancelled()
+                    self._admit()
+                    if self._batch:
+                        break
+                    self._cv.wait()
+                batch = list(self._batch)
+            self._step(batch)
+
+    def _step(self, batch: list[tuple[_Request, int]]) -> None:
+        items = [request.items[index] for request, index in batch]
+        composition = tuple(id(item) for item in items)
+        if composition != self._composition:
+            self.cfm.clear_cache()  # the backbone caches the text embedding of the batch it last saw
+            self._composition = composition
+        try:
+            with torch.inference_mode():
+                advance(self.cfm, items)
+        except Exception as exc:
+            logger.exception("an ODE step of %d item(s) failed; their requests fail", len(items))
+            with self._cv:
+                for request in {request for request, _ in batch}:
+                    request.error = exc
+                    self._withdraw(request)
+                self._composition = ()
+                self._cv.notify_all()
+            return
+        self.steps_run += 1
+        self.largest_batch = max(self.largest_batch, len(items))
+        with self._cv:
+            for request, index in batch:
+                item = request.items[index]
+                if request.error is not None:
+                    continue
+                if request.on_step is not None and item.y_mid is None:
+                    try:
+                        request.on_step(index, item.step, item.steps)
+                    except Exception as exc:  # a progress callback may cancel its request
+                        request.error = exc
+                        self._withdraw(request)
+                        continue
+                if item.done:
+                    assert item.out is not None
+                    request.active.discard(index)
+                    self._batch.remove((request, index))
+                    request.finished.append((index, item.out))
+            self._cv.notify_all()
+
+    def _admit(self) -> None:
+        """Fill the batch up to the frame budget, fairly (see the module docstring)."""
+        while True:
+            candidates = [
+                r
+                for r in self._requests
+                if r.pending and r.error is None and not (r.waiting_for_first and r.active)
+            ]
+            if not candidates:
+                return
+            request = min(candidates, key=lambda r: (len(r.active), not r.stream, r.served_at, r.arrival))
+            index = request.pending[0]
+            width = max([request.items[index].duration] + [r.items[i].duration for r, i in self._batch])
+            if self._batch and width * (len(self._batch) + 1) > self.max_batch_frames:
+                return
+            request.pending.popleft()
+            request.active.add(index)
+            request.served_at = next(self._ticks)
+            self._batch.append((request, index))
+
+    def _drop_cancelled(self) -> None:
+        for request in list(self._requests):
+            if request.error is None and request.cancel is not None and request.cancel.cancelled:
+                request.error = SynthesisCancelled("synthesis was cancelled")
+                self._withdraw(request)
+                self._cv.notify_all()
+
+    def _withdraw(self, request: _Request) -> None:
+        """Take the request's items out of the batch and the queue (under the lock)."""
+        self._batch = [(r, i) for r, i in self._batch if r is not request]
+        request.pending.clear()
+        request.active.clear()
+        if request in self._requests:
+            self._requests.remove(request)
