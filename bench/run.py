@@ -186,13 +186,13 @@ class Harness:
     ) -> dict[str, Any]:
         """One timed ``synthesize`` (+ first-chunk ``stream``); ``max_batch_frames`` overrides the
         service setting for this run only (the batching A/B)."""
-        saved = self.synth.settings
+        saved = self.synth.max_batch_frames
         if max_batch_frames is not None:
-            self.synth.settings = saved.model_copy(update={"max_batch_frames": max_batch_frames})
+            self.synth.max_batch_frames = max_batch_frames
         try:
             return self._run_f5vi(text_id, text, nfe=nfe)
         finally:
-            self.synth.settings = saved
+            self.synth.max_batch_frames = saved
 
     def _run_f5vi(self, text_id: str, text: str, *, nfe: int | None) -> dict[str, Any]:
         gc.collect()

@@ -459,3 +459,51 @@ def test_a_model_that_does_not_load_stops_the_worker_before_it_takes_jobs(tmp_pa
     assert "f5vi RunPod worker: the model failed to load" in proc.stderr
     assert "will not accept jobs" in proc.stderr
     assert "Starting Serverless Worker" not in proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------------------------ concurrency
+def test_a_worker_with_concurrency_4_takes_4_jobs_at_once(
+    model_dir: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    env = _worker_env(model_dir, tmp_path, _free_port(), receiver)
+    env["F5VI_RUNPOD_CONCURRENCY"] = "4"
+    texts = [f"{TEXT} Câu số {n}." for n in ("một", "hai", "ba", "bốn")]
+    with run_worker(env, tmp_path / "worker-concurrent.log") as running:
+        results: list[dict[str, Any]] = [{} for _ in texts]
+
+        def post(i: int) -> None:
+            payload = {"text": texts[i], "ref_name": VOICE, "job_id": f"concurrent-{i}", "seed": i}
+            results[i] = _runsync(running, payload)
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(len(texts))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+        outputs = []
+        for i, result in enumerate(results):
+            assert result.get("status") == "COMPLETED", result
+            assert result["output"]["job_id"] == f"concurrent-{i}"
+            outputs.append(_check_audio(running, result["output"]))
+        assert len(set(outputs)) == 4  # four different texts and seeds, four different files
+        assert "taking up to 4 RunPod job(s) at once" in running.log()
+    conn = sqlite3.connect(f"file:{tmp_path / 'data' / 'jobs.sqlite3'}?mode=ro", uri=True, timeout=10)
+    try:
+        spans = conn.execute(
+            "SELECT started_at, finished_at FROM jobs WHERE id LIKE 'concurrent-%'"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert len(spans) == 4
+    latest_start = max(start for start, _ in spans)
+    earliest_end = min(end for _, end in spans)
+    assert latest_start < earliest_end, spans  # all four were in flight together
+
+
+def test_the_worker_tells_the_sdk_its_concurrency(tmp_path: Path) -> None:
+    from f5vi.config import Settings
+    from f5vi.runpod.handler import RunPodWorker
+
+    assert RunPodWorker(Settings(data_dir=tmp_path)).concurrency_modifier(1) == 1  # CPU default
+    configured = RunPodWorker(Settings(data_dir=tmp_path, runpod_concurrency=4))
+    assert configured.concurrency_modifier(1) == configured.concurrency_modifier(7) == 4

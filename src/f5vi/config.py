@@ -162,6 +162,12 @@ class Settings(BaseSettings):
         description="Set by RunPod (RUNPOD_WEBHOOK_POST_OUTPUT): where the SDK posts progress; unset, "
         "progress is only logged.",
     )
+    runpod_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="RunPod jobs one worker takes at once (the SDK's concurrency_modifier); they share the "
+        "engine's batches. Unset: 8 on a GPU, 1 on CPU.",
+    )
     runpod_job_timeout_seconds: float = Field(
         3600.0, description="RunPod worker: give up waiting for a job after this long (it is cancelled)."
     )

@@ -54,6 +54,9 @@ __all__ = ["EXIT_CONFIG_ERROR", "EXIT_MODEL_LOAD_FAILED", "RunPodWorker", "Start
 PROGRESS_MIN_INTERVAL_SECONDS = 1.0
 PROGRESS_MIN_STEP = 5.0
 CANCEL_WAIT_SECONDS = 5.0
+DEFAULT_GPU_CONCURRENCY = 8
+"""Jobs a GPU worker takes at once when not configured: they share ODE batches. Not yet measured on a
+GPU (bench/RESULTS.md says what was); the engine's own concurrency (16 on GPU) stays above it."""
 
 ProgressSink = Callable[[Mapping[str, Any], dict[str, Any]], None]
 
@@ -136,6 +139,7 @@ class RunPodWorker:
             f"{settings.host}:{settings.port}" if self.serve_http else "off",
             "on" if settings.webhook_url else "off",
         )
+        logger.info("taking up to %d RunPod job(s) at once", self.concurrency)
 
     def _load_engine(self) -> Synthesizer:
         settings = self.settings
@@ -156,6 +160,19 @@ class RunPodWorker:
             ) from exc
         logger.info("engine loaded once for this worker in %.1f s", time.perf_counter() - started)
         return synth
+
+    @property
+    def concurrency(self) -> int:
+        """RunPod jobs this worker takes at once: ``F5VI_RUNPOD_CONCURRENCY``, else by device."""
+        configured = self.settings.runpod_concurrency
+        if configured is not None:
+            return configured
+        device = self._synthesizer.device.type if self._synthesizer is not None else "cpu"
+        return DEFAULT_GPU_CONCURRENCY if device == "cuda" else 1
+
+    def concurrency_modifier(self, current: int) -> int:
+        """The SDK asks before taking jobs; the answer does not change while the worker runs."""
+        return self.concurrency
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop serving, interrupt the running job (it stays queued on disk), close the store."""
@@ -343,7 +360,9 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
-        runpod.serverless.start({"handler": worker.handler})
+        runpod.serverless.start(
+            {"handler": worker.handler, "concurrency_modifier": worker.concurrency_modifier}
+        )
     finally:
         worker.stop()
     return 0
