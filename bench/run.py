@@ -716,7 +716,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "seed": args.seed,
             "normalizer": args.normalizer,
             "repeats": args.repeats,
-            "max_batch_frames": synth.settings.max_batch_frames,
+            "max_batch_frames": synth.max_batch_frames,
             "texts": {k: DESCRIPTIONS.get(k, "custom") for k in texts},
         },
         "device": device.type,
