@@ -96,6 +96,9 @@ def server_env(root: Path, model_dir: Path | None, **overrides: Any) -> dict[str
             "F5VI_DEVICE": "cpu",
             "F5VI_NORMALIZER": "none",
             "F5VI_LOG_LEVEL": "INFO",
+            # The serial engine (one job or stream at a time), whose order these tests check;
+            # requests running side by side are tested in test_engine_sharing.py.
+            "F5VI_ENGINE_CONCURRENCY": "1",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
             "OMP_NUM_THREADS": "1",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,8 @@ from engine_helpers import REFERENCE_TEXT, SpokenClip, demo_settings, speak
 from f5vi.engine.errors import SynthesisCancelled
 from f5vi.engine.synthesizer import Synthesizer
 from f5vi.engine.types import CancelToken, ReferenceVoice, SynthesisRequest, SynthesisResult
+from realtime_helpers import LONG_TEXT, SHORT_TEXT, VOICE, start_server, wait_job
+from server_helpers import poll_until
 
 TEXTS = (
     "Hà Nội là thủ đô của Việt Nam. Thành phố có nhiều hồ nước đẹp và những con phố cổ kính.",
@@ -111,3 +114,31 @@ def test_a_cancelled_request_leaves_the_batch_and_the_others_are_untouched(
         shared = together[i]
         assert isinstance(shared, SynthesisResult), shared
         np.testing.assert_allclose(shared.audio, alone[i].audio, atol=ATOL)
+
+
+@pytest.mark.slow
+def test_a_short_job_is_not_held_behind_a_long_one(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The service default (requests side by side, chunks taking turns): the short job submitted after
+    a long one finishes first, and both succeed."""
+    server = start_server(tmp_path, tmp_path_factory.getbasetemp(), engine_concurrency=4)
+    try:
+        long_job = server.client.post(
+            "/tts", json={"text": LONG_TEXT, "ref_name": VOICE, "nfe_step": 8}
+        ).json()
+        poll_until(
+            lambda: server.client.get(f"/tts/progress/{long_job['job_id']}").json(),
+            lambda v: v["state"] == "running",
+            timeout=120,
+        )
+        short_job = server.client.post(
+            "/tts", json={"text": SHORT_TEXT, "ref_name": VOICE, "nfe_step": 8}
+        ).json()
+        short = wait_job(server.client, short_job["job_id"], timeout=300)
+        long = server.client.get(f"/tts/progress/{long_job['job_id']}").json()
+        assert short["state"] == "succeeded", short
+        assert long["state"] == "running", long  # still going: the short one did not wait for it
+        assert wait_job(server.client, long_job["job_id"], timeout=600)["state"] == "succeeded"
+    finally:
+        server.close()
