@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint openapi bench sysdeps clean
+.PHONY: serve test lint openapi bench sysdeps clean docker-smoke
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ openapi: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Builds the image and tries both modes with the demo model (docs/deployment.md). Not part of `test`:
+# the first build downloads torch (~20-40 min). BASE_IMAGE: the Dockerfile's CUDA_IMAGE (default: its own).
+docker-smoke:
+	bash docker/smoke.sh $(BASE_IMAGE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

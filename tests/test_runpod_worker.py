@@ -434,8 +434,9 @@ def test_redelivery_returns_the_stored_result_and_runs_the_engine_once(
 
 
 # ------------------------------------------------------------------------------------ start-up
-def test_a_model_that_does_not_load_stops_the_worker_before_it_takes_jobs(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("F5VI_", "RUNPOD_"))}
+def _unloadable_model_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A worker whose configured model cannot be loaded (no weights here, hub offline)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("F5VI_", "RUNPOD_", "BUCKET_"))}
     env.update(
         {
             "HF_HUB_OFFLINE": "1",
@@ -444,21 +445,66 @@ def test_a_model_that_does_not_load_stops_the_worker_before_it_takes_jobs(tmp_pa
             "F5VI_DATA_DIR": str(tmp_path / "data"),
             "F5VI_OUTPUT_DIR": str(tmp_path / "output"),
             "F5VI_VOICES_DIR": str(REPO / "voices"),
+            "F5VI_HOST": "127.0.0.1",
             "F5VI_PORT": str(_free_port()),
+            **extra,
         }
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "f5vi.runpod.handler", "--rp_serve_api", "--rp_api_port", str(_free_port())],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return env
+
+
+def _run_worker(
+    env: dict[str, str], cwd: Path, *args: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "f5vi.runpod.handler", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_model_that_does_not_load_stops_the_worker_before_it_takes_jobs(tmp_path: Path) -> None:
+    env = _unloadable_model_env(tmp_path)
+    proc = _run_worker(env, REPO, "--rp_serve_api", "--rp_api_port", str(_free_port()), timeout=120)
     assert proc.returncode == 4, proc.stderr[-2000:]
     assert "f5vi RunPod worker: the model failed to load" in proc.stderr
     assert "will not accept jobs" in proc.stderr
     assert "Starting Serverless Worker" not in proc.stdout + proc.stderr
+
+
+def _test_input_run(tmp_path: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """The SDK's local one-job run (``--test_input``) of the shipped test_input.json, as the image's
+    ``runpod --test_input "$(cat test_input.json)"`` does it."""
+    env = _unloadable_model_env(
+        tmp_path, F5VI_DEVICE="cpu", F5VI_NFE_STEP="6", F5VI_NORMALIZER="none", **extra_env
+    )
+    test_input = (REPO / "test_input.json").read_text(encoding="utf-8")
+    return _run_worker(env, tmp_path, "--test_input", test_input, timeout=300)
+
+
+def test_demo_fallback_lets_test_input_complete_without_weights_and_says_demo(tmp_path: Path) -> None:
+    proc = _test_input_run(tmp_path, F5VI_DEMO_FALLBACK="1")
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert "completed successfully" in log
+    assert "falling back to the DEMO model" in log and "DEMO MODEL LOADED" in log
+    # The SDK logs the job result as a Python dict.
+    result = log.split("Job result: ", 1)[1]
+    assert "'status': 'completed'" in result
+    assert "'demo': True" in result
+    assert "DEMO model: random weights, this audio is noise" in result
+    assert "'audio_base64': '" in result
+    # Made under the data dir, never in the current directory.
+    assert (tmp_path / "data" / "models" / "demo" / "DEMO_MODEL").is_file()
+    assert not (tmp_path / "models").exists()
+    outputs = list((tmp_path / "output").rglob("*.wav"))
+    assert len(outputs) == 1
+    audio, rate = sf.read(outputs[0])
+    assert rate == 24000 and audio.size > rate // 2
+
+
+def test_without_demo_fallback_test_input_exits_4_without_weights(tmp_path: Path) -> None:
+    proc = _test_input_run(tmp_path)
+    assert proc.returncode == 4, (proc.stdout + proc.stderr)[-3000:]
+    assert "the model failed to load" in proc.stderr
+    assert not (tmp_path / "data" / "models").exists()
 
 
 # ------------------------------------------------------------------------------------ concurrency

@@ -17,7 +17,9 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         settings.host = args.host
     if args.port:
         settings.port = args.port
-    run(settings, demo_fallback=args.demo_fallback)
+    if args.demo_fallback:
+        settings.demo_fallback = True
+    run(settings)
     return 0
 
 
@@ -94,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo-fallback",
         action="store_true",
-        help="if the configured model cannot be loaded, serve the (noise-producing) demo model instead",
+        help="if the configured model cannot be loaded, serve the (noise-producing) demo model instead"
+        " (same as F5VI_DEMO_FALLBACK=1)",
     )
     serve.set_defaults(func=_cmd_serve)
 

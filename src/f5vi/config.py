@@ -40,7 +40,17 @@ class Settings(BaseSettings):
         None, description="Vocab inside the model directory/repo (default: vocab.txt, else config.json)."
     )
     vocoder: str = Field(DEFAULT_VOCODER, description="Vocos: local directory or Hugging Face repo id.")
-    demo_model_dir: Path = Field(Path("models/demo"), description="Where `make serve` puts the demo model.")
+    demo_model_dir: Path | None = Field(
+        None,
+        description="Where the demo model is made and loaded from (default: <data_dir>/models/demo); "
+        "read it as `demo_model_path`.",
+    )
+    demo_fallback: bool = Field(
+        False,
+        description="If the configured model cannot be loaded, load the random-weight demo model (noise) "
+        "instead of failing, saying so in the log, /health and every RunPod job output "
+        "(`serve --demo-fallback` turns it on too).",
+    )
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
 
@@ -179,6 +189,12 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def demo_model_path(self) -> Path:
+        """Under the data dir unless set: that is the one folder a deployment must make writable
+        (the image's working directory is not), and the current directory is never used."""
+        return self.demo_model_dir or self.data_dir / "models" / "demo"
 
     def ensure_dirs(self) -> None:
         for directory in (self.voices_dir, self.output_dir, self.data_dir):

@@ -102,15 +102,17 @@ def create_app(
     settings: Settings | None = None,
     *,
     synthesizer: Synthesizer | None = None,
-    demo_fallback: bool = False,
+    demo_fallback: bool | None = None,
     engine_loader: EngineLoader | None = None,
 ) -> FastAPI:
     """Build the app. ``synthesizer``: use this loaded engine; otherwise the lifespan loads one
-    (``engine_loader``, default :func:`~f5vi.engine.loading.load_synthesizer`)."""
+    (``engine_loader``, default :func:`~f5vi.engine.loading.load_synthesizer`, falling back to
+    the demo model if ``demo_fallback``, default ``settings.demo_fallback``)."""
     settings = settings or Settings()
+    fallback = settings.demo_fallback if demo_fallback is None else demo_fallback
 
     def default_loader(s: Settings) -> Synthesizer:
-        return load_synthesizer(s, demo_fallback=demo_fallback)
+        return load_synthesizer(s, demo_fallback=fallback)
 
     loader = engine_loader or default_loader
 

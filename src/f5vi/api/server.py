@@ -54,13 +54,16 @@ class DrainingServer(uvicorn.Server):
         self._draining = asyncio.run_coroutine_threadsafe(drain_then_exit(), self._loop)
 
 
-def run(settings: Settings, demo_fallback: bool = False) -> None:
+def run(settings: Settings, demo_fallback: bool | None = None) -> None:
     """Serve on ``settings.host:settings.port`` until SIGINT/SIGTERM.
 
-    The engine loads in the background after the port opens; with ``demo_fallback`` a model that
-    cannot be loaded is replaced by the demo model (created in ``settings.demo_model_dir`` if needed),
-    and the log and ``/health`` say loudly that it is a demo producing noise.
+    The engine loads in the background after the port opens; with ``demo_fallback`` (default:
+    ``settings.demo_fallback``, F5VI_DEMO_FALLBACK) a model that cannot be loaded is replaced by the
+    demo model (created in ``settings.demo_model_path`` if needed), and the log and ``/health`` say
+    loudly that it is a demo producing noise.
     """
+    if demo_fallback is None:
+        demo_fallback = settings.demo_fallback
     app = create_app(settings, demo_fallback=demo_fallback)
     logger.info(
         "f5vi listening on http://%s:%d (model %s%s)",

@@ -16,20 +16,24 @@ DEMO_BANNER = (
     "DEMO MODEL LOADED (%s): random weights, the audio is NOISE, not speech. "
     "Set F5VI_MODEL to a real checkpoint for speech."
 )
+DEMO_OUTPUT_WARNING = (
+    "DEMO model: random weights, this audio is noise, not speech; set F5VI_MODEL to a real checkpoint"
+)
 
 
 def demo_settings(settings: Settings) -> Settings:
     """``settings`` pointed at the demo model directory (model and its bundled vocoder)."""
-    demo_dir = settings.demo_model_dir
+    demo_dir = settings.demo_model_path
     return settings.model_copy(update={"model": str(demo_dir), "vocoder": str(demo_dir / "vocos")})
 
 
 def ensure_demo_model(settings: Settings) -> None:
     from f5vi.engine.demo import DEMO_MARKER, make_demo_model
 
-    if not (settings.demo_model_dir / DEMO_MARKER).is_file():
-        logger.warning("creating the demo model in %s", settings.demo_model_dir)
-        make_demo_model(settings.demo_model_dir)
+    demo_dir = settings.demo_model_path
+    if not (demo_dir / DEMO_MARKER).is_file():
+        logger.warning("creating the demo model in %s", demo_dir)
+        make_demo_model(demo_dir)
 
 
 def load_synthesizer(settings: Settings, *, demo_fallback: bool = False) -> Synthesizer:

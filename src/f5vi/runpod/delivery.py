@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from f5vi.config import Settings
+from f5vi.engine.loading import DEMO_OUTPUT_WARNING
 from f5vi.errors import scrub
 from f5vi.jobs.links import confirmation_url, expires_at, output_url
 from f5vi.jobs.manager import JobManager
@@ -43,9 +44,10 @@ def public_base_url(settings: Settings) -> str:
 
 
 class Delivery:
-    def __init__(self, settings: Settings, manager: JobManager) -> None:
+    def __init__(self, settings: Settings, manager: JobManager, *, demo: bool = False) -> None:
         self.settings = settings
         self.manager = manager
+        self.demo = demo  # the random-weight demo model runs (F5VI_DEMO_FALLBACK): outputs say so
         self.base_url = public_base_url(settings)
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -108,6 +110,8 @@ class Delivery:
             "confirmed": job.confirmed_at is not None,
             "warnings": [scrub(w) for w in result.warnings],
         }
+        if self.demo:
+            output.update(demo=True, warnings=[DEMO_OUTPUT_WARNING, *output["warnings"]])
         if 0 < result.size_bytes <= self.settings.audio_base64_max_bytes and job.output_deleted_at is None:
             path = self.manager.storage.local_path(result.filename)
             if path is not None:

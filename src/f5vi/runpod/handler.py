@@ -129,7 +129,7 @@ class RunPodWorker:
         host = WorkerHost(settings, synth, serve_http=self.serve_http)
         host.start()
         self._host = host
-        self._delivery = Delivery(settings, host.manager)
+        self._delivery = Delivery(settings, host.manager, demo=synth.info.is_demo)
         host.submit(migrate(host.manager, settings.data_dir)).result(timeout=60)
         logger.info(
             "RunPod worker ready: model=%s%s, results via %s, http=%s, webhook=%s",
@@ -150,7 +150,7 @@ class RunPodWorker:
             else:
                 from f5vi.engine.loading import load_synthesizer
 
-                synth = load_synthesizer(settings, demo_fallback=False)
+                synth = load_synthesizer(settings, demo_fallback=settings.demo_fallback)
         except Exception as exc:
             detail = getattr(exc, "message", None) or str(exc)
             raise StartupError(
