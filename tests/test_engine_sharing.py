@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from engine_helpers import REFERENCE_TEXT, SpokenClip, demo_settings, speak
 from f5vi.engine.errors import SynthesisCancelled
@@ -142,3 +143,60 @@ def test_a_short_job_is_not_held_behind_a_long_one(
         assert wait_job(server.client, long_job["job_id"], timeout=600)["state"] == "succeeded"
     finally:
         server.close()
+
+
+def test_a_caller_that_stops_listening_mid_step_does_not_stop_the_sampler(
+    synthesizer: Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream's caller takes its first chunk and goes away (cancelled while vocoding) just as its
+    second chunk finishes a step: the others in the batch still finish (the sampling thread lives on).
+
+    This is the race a CI run met: the chunk was taken out of the batch while the step ran, and the
+    bookkeeping after the step failed on it, killing the one thread every request waits on.
+    """
+    import f5vi.engine.shared_sampler as shared_sampler
+    from f5vi.engine.ode_batch import advance, make_item
+
+    cfm = synthesizer.model.cfm
+    sampler = shared_sampler.SharedSampler(cfm, max_batch_frames=16_384)
+
+    def item(steps: int, seed: int) -> Any:
+        return make_item(
+            cfm,
+            torch.zeros(12, 100),
+            torch.tensor([5, 6, 7, 8]),
+            40,
+            steps=steps,
+            cfg_strength=2.0,
+            sway_sampling_coef=-1.0,
+            method="euler",
+            seed=seed,
+        )
+
+    leaving = [item(3, 1), item(3, 2)]
+    last_step_ran, may_go_on = threading.Event(), threading.Event()
+
+    def paused_advance(model: Any, items: list[Any]) -> None:
+        advance(model, items)
+        if any(it is leaving[1] and it.done for it in items):
+            last_step_ran.set()  # the bookkeeping of this step has not run yet
+            may_go_on.wait(30)
+
+    monkeypatch.setattr(shared_sampler, "advance", paused_advance)
+    other: list[Any] = []
+
+    def run_other() -> None:
+        other.extend(sampler.run([item(12, 3)]))
+
+    other_thread = threading.Thread(target=run_other, daemon=True)
+    other_thread.start()
+    poll_until(lambda: sampler.steps_run, lambda steps: steps >= 1, timeout=60)
+    stream = sampler.run(leaving, stream=True)
+    first_index, _ = next(stream)  # its second chunk joins the batch once the first is out
+    assert last_step_ran.wait(60), "the stream's second chunk never reached its last step"
+    stream.close()  # the caller goes away while that step is between the model and the bookkeeping
+    may_go_on.set()
+    other_thread.join(60)
+    assert first_index == 0
+    assert not other_thread.is_alive(), "the sampling thread died: the other request never finished"
+    assert len(other) == 1 and other[0][1].shape[0] == 40

@@ -53,6 +53,8 @@ class _Request:
     delivered: int = 0
     served_at: int = -1
     error: BaseException | None = None
+    withdrawn: bool = False
+    """Set once its items left (finished, failed, or the caller stopped listening mid-step)."""
 
     @property
     def waiting_for_first(self) -> bool:
@@ -125,7 +127,20 @@ class SharedSampler:
                         break
                     self._cv.wait()
                 batch = list(self._batch)
-            self._step(batch)
+            try:
+                self._step(batch)
+            except Exception as exc:  # never let the thread die: every other request waits on it
+                logger.exception("an ODE step of %d item(s) failed; their requests fail", len(batch))
+                self._fail(batch, exc)
+
+    def _fail(self, batch: list[tuple[_Request, int]], exc: BaseException) -> None:
+        with self._cv:
+            for request in {request for request, _ in batch}:
+                if request.error is None:
+                    request.error = exc
+                self._withdraw(request)
+            self._composition = ()
+            self._cv.notify_all()
 
     def _step(self, batch: list[tuple[_Request, int]]) -> None:
         items = [request.items[index] for request, index in batch]
@@ -133,25 +148,15 @@ class SharedSampler:
         if composition != self._composition:
             self.cfm.clear_cache()  # the backbone caches the text embedding of the batch it last saw
             self._composition = composition
-        try:
-            with torch.inference_mode():
-                advance(self.cfm, items)
-        except Exception as exc:
-            logger.exception("an ODE step of %d item(s) failed; their requests fail", len(items))
-            with self._cv:
-                for request in {request for request, _ in batch}:
-                    request.error = exc
-                    self._withdraw(request)
-                self._composition = ()
-                self._cv.notify_all()
-            return
+        with torch.inference_mode():
+            advance(self.cfm, items)
         self.steps_run += 1
         self.largest_batch = max(self.largest_batch, len(items))
         with self._cv:
             for request, index in batch:
                 item = request.items[index]
-                if request.error is not None:
-                    continue
+                if request.error is not None or request.withdrawn:
+                    continue  # withdrawn while the step ran (e.g. its caller stopped after a chunk)
                 if request.on_step is not None and item.y_mid is None:
                     try:
                         request.on_step(index, item.step, item.steps)
@@ -196,6 +201,7 @@ class SharedSampler:
     def _withdraw(self, request: _Request) -> None:
         """Take the request's items out of the batch and the queue (under the lock)."""
         self._batch = [(r, i) for r, i in self._batch if r is not request]
+        request.withdrawn = True
         request.pending.clear()
         request.active.clear()
         if request in self._requests:
