@@ -128,7 +128,7 @@ class _Draft:
         self.segments.append(
             SegmentPlan(
                 voice_id=voice.voice_id,
-                reference=voice.reference,
+                reference=reference,
                 reference_text=voice.reference_text,
                 normalized_text=gen.text,
                 max_chunk_bytes=max_chars,
@@ -139,7 +139,7 @@ class _Draft:
         self.used.append(gen.normalizer_used)
         for text in texts:
             index = len(self.chunks)
-            frames = estimate_duration_frames(voice.reference_text, voice.reference.audio_frames, text, speed)
+            frames = estimate_duration_frames(voice.reference_text, reference.audio_frames, text, speed)
             if frames > MAX_FRAMES_PER_CHUNK:
                 self.warnings.append(
                     f"chunk {index + 1} is long ({frames} frames); it was capped at {MAX_FRAMES_PER_CHUNK}"
@@ -242,7 +242,7 @@ class TextPlanner:
         # spaced form in front of every chunk; keep both for byte-exact budgets and durations.
         budget_text = prepare_ref_text(ref_norm.text)
         return _Voice(
-            voice_id=ref.voice_id if ref.voice_id is not None or tag is None else tag,
+            voice_id=ref.voice_id or tag,
             reference=reference,
             budget_text=budget_text,
             reference_text=ref_text_for_model(budget_text),
