@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import soundfile as sf
+
+from server_helpers import demo_model
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -49,3 +52,33 @@ def test_make_demo_model_then_synth(tmp_path: Path, repo_root: Path) -> None:
         and "Traceback" not in missing.stderr
         and "invalid_voice_name" in missing.stderr
     )
+
+
+def test_synth_and_normalize_with_two_voices(
+    tmp_path: Path, repo_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    model = demo_model(tmp_path_factory.getbasetemp())
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env.update(F5VI_MODEL=str(model), F5VI_VOCODER=str(model / "vocos"), F5VI_DEVICE="cpu")
+    text = "Xin chào các bạn, hôm nay trời đẹp quá. [vi_south_male] Tạm biệt, hẹn gặp lại nhé."
+    out = tmp_path / "duo.wav"
+    args = ["synth", "--text", text, "--voice", "vi_north_male", "--out", str(out), "--nfe-step", "4"]
+    done = _run([*args, "--seed", "3"], repo_root, env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [s["voice_id"] for s in report["segments"]] == ["vi_north_male", "vi_south_male"]
+    assert sum(s["chunk_count"] for s in report["segments"]) == report["chunks"]
+    assert abs(sf.info(out).duration - report["duration_seconds"]) < 0.01
+
+    preview = _run(["normalize", text, "--voice", "vi_north_male", "--json"], repo_root, env)
+    assert preview.returncode == 0, preview.stderr
+    plan = json.loads(preview.stdout)
+    assert [s["voice_id"] for s in plan["segments"]] == ["vi_north_male", "vi_south_male"]
+    assert plan["chunk_count"] == report["chunks"]
+    assert abs(plan["estimated_duration_seconds"] - report["duration_seconds"]) <= 0.002
+    readable = _run(["normalize", text, "--voice", "vi_north_male"], repo_root, env)
+    assert "(vi_south_male)" in readable.stdout, readable.stdout
+
+    missing = _run([*args[:2], "Một. [nobody] Hai.", *args[3:]], repo_root, env)
+    assert missing.returncode == 2 and "voice_not_found" in missing.stderr and "[[" in missing.stderr
+    assert "Traceback" not in missing.stderr

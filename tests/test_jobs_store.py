@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from f5vi.jobs.database import StoreLockedError
-from f5vi.jobs.models import JobRequest, JobResult
+from f5vi.jobs.models import JobRequest, JobResult, JobSegment
 from f5vi.jobs.states import InvalidTransitionError, JobState
 from f5vi.jobs.store import (
     INTERRUPTED,
@@ -264,3 +266,11 @@ def test_retention_queries(store: JobStore) -> None:
     purged = store.purge_finished(before=t0 + 10_000)
     assert sorted(purged) == ["confirmed", "failed"]
     assert store.get("old") is not None
+
+
+def test_a_result_keeps_its_voice_segments_and_old_results_still_load() -> None:
+    two = replace(result("a.wav"), segments=[JobSegment("v1", 2), JobSegment("v2", 1)])
+    assert JobResult.from_json(two.to_json()) == two
+    legacy = json.loads(result("b.wav").to_json())
+    del legacy["segments"]  # stored before voice tags existed
+    assert JobResult.from_json(json.dumps(legacy)) == result("b.wav")

@@ -282,6 +282,7 @@ def test_runsync_completes_and_the_audio_downloads_from_the_worker(
     assert output["job_id"] == "client-sync-1"
     assert output["runpod_job_id"] == result["id"]
     assert output["sample_used"] == VOICE
+    assert [segment["voice_id"] for segment in output["segments"]] == [VOICE]
     assert output["filename"].startswith("client-sync-1_") and output["filename"].endswith(".wav")
     assert output["processing_time_seconds"] > 0
     assert output["storage"] == "local"

@@ -103,9 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="synthesise text to an audio file")
     text = synth.add_mutually_exclusive_group(required=True)
-    text.add_argument("--text")
+    text.add_argument("--text", help="the text; [voice_id] switches to that voice ([[ is a literal [)")
     text.add_argument("--text-file")
-    synth.add_argument("--voice", required=True, help="voice id from the voices dir, or a path to a .wav")
+    synth.add_argument(
+        "--voice",
+        required=True,
+        help="voice id from the voices dir, or a path to a .wav; says the text "
+        "before the first [voice_id] tag (tags name voices of the voices dir)",
+    )
     synth.add_argument("--out", required=True)
     synth.add_argument("--model", help="model source (dir, checkpoint file or hub id); default F5VI_MODEL")
     synth.add_argument("--vocoder", help="vocoder source; default F5VI_VOCODER")

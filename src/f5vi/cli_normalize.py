@@ -8,10 +8,10 @@ from the configured model's vocab alone, so it answers in about a second. Prints
 from __future__ import annotations
 
 from f5vi.api.schemas import NormalizeResponse
-from f5vi.cli_synth import voice_for
+from f5vi.cli_synth import engine_request
 from f5vi.config import Settings
 from f5vi.engine.planning import TextPlanner
-from f5vi.engine.types import SynthesisRequest
+from f5vi.jobs.requests import TTSInput
 from f5vi.voices.errors import VoiceNotFoundError
 from f5vi.voices.library import VoiceLibrary
 
@@ -21,15 +21,12 @@ def normalize_report(
 ) -> NormalizeResponse:
     """Plan ``text`` for ``voice`` (an id of the voices dir, or an audio file) at ``speed``."""
     voice = voice or settings.default_voice or _first_voice(settings)
-    reference = voice_for(voice, settings).to_reference()
-    speed = settings.speed if speed is None else speed
-    plan = TextPlanner.from_settings(settings).plan(
-        SynthesisRequest(text=text, reference=reference, speed=speed)
-    )
+    request = engine_request(settings, TTSInput(text=text, ref_name=voice, speed=speed))
+    plan = TextPlanner.from_settings(settings).plan(request)
     return NormalizeResponse.from_plan(
         plan,
-        voice_id=reference.voice_id or voice,
-        speed=speed,
+        voice_id=request.reference.voice_id or voice,
+        speed=request.speed,
         cross_fade_seconds=settings.cross_fade_seconds,
     )
 
@@ -49,6 +46,10 @@ def render_report(report: NormalizeResponse) -> str:
         f"{report.chunk_count} chunk(s), about {report.estimated_duration_seconds:.1f} s with voice "
         f"{report.voice_id} at speed {report.speed} (normaliser: {report.normalizer})",
     ]
-    lines += [f"  [{c.index + 1}] {c.estimated_seconds:5.1f} s  {c.text}" for c in report.chunks]
+    several = len(report.segments) > 1
+    lines += [
+        f"  [{c.index + 1}] {c.estimated_seconds:5.1f} s  " + (f"({c.voice_id}) " if several else "") + c.text
+        for c in report.chunks
+    ]
     lines += [f"warning: {w}" for w in report.warnings]
     return "\n".join(lines)

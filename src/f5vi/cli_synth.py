@@ -11,19 +11,43 @@ from f5vi.config import Settings
 from f5vi.engine.asr import Transcriber
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.synthesizer import Synthesizer
-from f5vi.engine.validation import validate_request
-from f5vi.jobs.requests import TTSInput, check_format, complete_request, synthesis_request
+from f5vi.engine.types import SynthesisRequest
+from f5vi.engine.validation import check_text, validate_request
+from f5vi.jobs.requests import (
+    TTSInput,
+    check_format,
+    complete_request,
+    resolve_tagged_voices,
+    synthesis_request,
+    with_transcripts,
+)
 from f5vi.voices.library import Voice, VoiceLibrary
 
 
 def voice_for(voice: str, settings: Settings) -> Voice:
     """A voice id from the library, or a path to an audio file (its ``.txt`` beside it, or transcribed)."""
     path = Path(voice)
-    directory, name = (
-        (path.parent, path.name) if path.suffix and path.is_file() else (settings.voices_dir, voice)
-    )
-    library = VoiceLibrary(directory, Transcriber(settings.asr_model), settings.max_reference_seconds)
-    return library.ensure_transcript(library.resolve(name))
+    if path.suffix and path.is_file():
+        library = _library(path.parent, settings)
+        return library.ensure_transcript(library.resolve(path.name))
+    library = _library(settings.voices_dir, settings)
+    return library.ensure_transcript(library.resolve(voice))
+
+
+def engine_request(settings: Settings, params: TTSInput) -> SynthesisRequest:
+    """The engine's request for ``params``: its voice, the voices its ``[voice_id]`` tags name (from
+    the voices dir, always by id) with transcripts, the settings' defaults; checked as the server does."""
+    voice = voice_for(params.ref_name, settings)
+    check_text(params.text, settings.max_text_chars)
+    library = _library(settings.voices_dir, settings)
+    tagged = resolve_tagged_voices(params.text, library)
+    request = synthesis_request(complete_request(params, voice.id, settings), voice, tagged)
+    validate_request(request, settings.max_text_chars)
+    return with_transcripts(request, library)
+
+
+def _library(directory: Path, settings: Settings) -> VoiceLibrary:
+    return VoiceLibrary(directory, Transcriber(settings.asr_model), settings.max_reference_seconds)
 
 
 def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[str, Any]:
@@ -35,9 +59,7 @@ def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[
     started = time.perf_counter()
     fmt = params.format or (out.suffix.lstrip(".").lower() or "wav")
     params = replace(params, format=fmt)
-    voice = voice_for(params.ref_name, settings)
-    request = synthesis_request(complete_request(params, voice.id, settings), voice)
-    validate_request(request, settings.max_text_chars)
+    request = engine_request(settings, params)
     check_format(fmt)
     synthesizer = Synthesizer.from_settings(settings)
     loaded = time.perf_counter()
@@ -53,6 +75,7 @@ def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[
         "seed": result.seed,
         "duration_seconds": round(result.duration_seconds, 3),
         "chunks": len(result.chunks),
+        "segments": [{"voice_id": s.voice_id, "chunk_count": s.chunk_count} for s in result.segments],
         "normalized_text": result.normalized_text,
         "warnings": result.warnings,
         "load_seconds": round(loaded - started, 3),

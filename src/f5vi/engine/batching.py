@@ -15,6 +15,7 @@ class ChunkPlan:
     index: int
     text: str
     duration_frames: int  # reference + generated frames, as the sampler wants them
+    segment: int = 0  # which voice segment of the text (planning.SegmentPlan) the chunk belongs to
 
 
 def group_into_batches(

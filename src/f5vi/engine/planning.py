@@ -6,13 +6,17 @@ reference transcript, prepare the reference clip, size the chunks from the refer
 plans every request through :meth:`TextPlanner.plan`, and so does the normalisation preview
 (``POST /normalize``, ``f5vi normalize``): the preview cannot drift from what synthesis does.
 
+A text with voice tags (:mod:`f5vi.engine.voice_tags`) is planned segment by segment, each exactly as
+a text of its own with its own voice would be (own normalisation, chunk budget and durations), so a
+multi-voice result is the cross-fade of what its segments would sound like alone.
+
 Planning runs no model: a :class:`TextPlanner` needs the vocab, the vinorm runner and a reference
 cache, all safe to use from several threads, so a preview never waits for a running synthesis.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,33 +28,60 @@ from f5vi.engine.checkpoint import resolve_vocab_path
 from f5vi.engine.chunking import chunk_text, estimate_duration_frames, max_chars_for_reference
 from f5vi.engine.errors import InvalidReferenceError, InvalidTextError
 from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
-from f5vi.engine.text import normalize_text, prepare_ref_text, ref_text_for_model
+from f5vi.engine.text import NormalizedText, normalize_text, prepare_ref_text, ref_text_for_model
 from f5vi.engine.types import HOP_LENGTH, SAMPLE_RATE, SynthesisRequest
 from f5vi.engine.validation import validate_request
 from f5vi.engine.vinorm_runner import VinormRunner
 from f5vi.engine.vocab import Vocab
+from f5vi.engine.voice_tags import split_voice_tags
 
 MAX_FRAMES_PER_CHUNK = 4096  # upstream's max_duration: ~43.7 s of reference + generated audio
 
 
 @dataclass(frozen=True)
+class SegmentPlan:
+    """One voice's stretch of the text: its reference as the model gets it, its budget, its chunks."""
+
+    voice_id: str | None
+    """The voice library id of the reference (None when the caller gave a bare reference)."""
+    reference: ReferenceConditioning
+    reference_text: str
+    """The voice's normalised transcript exactly as it is put in front of each of its chunks."""
+    normalized_text: str
+    max_chunk_bytes: int
+    """Upstream's chunk budget for this voice's reference and the speed (UTF-8 bytes)."""
+    first_chunk: int
+    chunk_count: int
+
+
+@dataclass(frozen=True)
 class TextPlan:
-    """What the model will be given for one request (see the module docstring)."""
+    """What the model will be given for one request (see the module docstring).
+
+    A text with voice tags has several :attr:`segments`; the fields that name one reference
+    (``reference``, ``reference_text``, ``max_chunk_bytes``) are those of the first segment, which
+    for a text without tags is all of it.
+    """
 
     normalized_text: str
+    """The segments' normalised texts joined by spaces (without the tags)."""
     normalizer_used: str
     """vinorm, hamster (chosen, or the fallback when vinorm failed) or none."""
     reference_text: str
-    """The normalised transcript exactly as it is put in front of every chunk."""
+    """The normalised transcript exactly as it is put in front of every chunk (of the first segment)."""
     reference: ReferenceConditioning
     max_chunk_bytes: int
     """Upstream's chunk budget for this reference and speed (UTF-8 bytes)."""
     chunks: tuple[ChunkPlan, ...]
     warnings: tuple[str, ...]
+    segments: tuple[SegmentPlan, ...]
+
+    def segment_of(self, chunk: ChunkPlan) -> SegmentPlan:
+        return self.segments[chunk.segment]
 
     def generated_frames(self, chunk: ChunkPlan) -> int:
-        """Mel frames the model generates for ``chunk`` (its duration minus the reference)."""
-        return max(chunk.duration_frames - self.reference.audio_frames, 0)
+        """Mel frames the model generates for ``chunk`` (its duration minus its voice's reference)."""
+        return max(chunk.duration_frames - self.segment_of(chunk).reference.audio_frames, 0)
 
     def chunk_seconds(self, chunk: ChunkPlan) -> float:
         return self.generated_frames(chunk) * HOP_LENGTH / SAMPLE_RATE
@@ -64,6 +95,57 @@ class TextPlan:
         samples = [self.generated_frames(c) * HOP_LENGTH for c in self.chunks]
         overlaps = cross_fade_overlaps(samples, SAMPLE_RATE, cross_fade_seconds)
         return (sum(samples) - sum(overlaps)) / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class _Voice:
+    """A reference ready for planning: prepared clip, transcript as the model reads it, its warnings."""
+
+    voice_id: str | None
+    reference: ReferenceConditioning
+    budget_text: str
+    reference_text: str
+    warnings: tuple[str, ...]
+
+
+@dataclass
+class _Draft:
+    """A text plan being built, segment after segment."""
+
+    chunks: list[ChunkPlan] = field(default_factory=list)
+    segments: list[SegmentPlan] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    used: list[str] = field(default_factory=list)
+
+    def add_segment(self, gen: NormalizedText, voice: _Voice, speed: float, where: str) -> None:
+        """Chunk ``gen`` with ``voice``'s budget and give each chunk upstream's duration for it."""
+        reference = voice.reference
+        max_chars = max_chars_for_reference(voice.budget_text, reference.num_samples, SAMPLE_RATE, speed)
+        texts = chunk_text(gen.text, max_chars)
+        if not texts:
+            raise InvalidTextError(where + "nothing to say after normalisation")
+        number = len(self.segments)
+        self.segments.append(
+            SegmentPlan(
+                voice_id=voice.voice_id,
+                reference=reference,
+                reference_text=voice.reference_text,
+                normalized_text=gen.text,
+                max_chunk_bytes=max_chars,
+                first_chunk=len(self.chunks),
+                chunk_count=len(texts),
+            )
+        )
+        self.used.append(gen.normalizer_used)
+        for text in texts:
+            index = len(self.chunks)
+            frames = estimate_duration_frames(voice.reference_text, reference.audio_frames, text, speed)
+            if frames > MAX_FRAMES_PER_CHUNK:
+                self.warnings.append(
+                    f"chunk {index + 1} is long ({frames} frames); it was capped at {MAX_FRAMES_PER_CHUNK}"
+                )
+                frames = MAX_FRAMES_PER_CHUNK
+            self.chunks.append(ChunkPlan(index=index, text=text, duration_frames=frames, segment=number))
 
 
 class TextPlanner:
@@ -98,45 +180,75 @@ class TextPlanner:
         return cls(Vocab.from_file(vocab_path), settings, references)
 
     def plan(self, request: SynthesisRequest) -> TextPlan:
-        """Validate ``request``, then normalise, prepare the reference, chunk and size it."""
+        """Validate ``request``, then per voice segment: normalise, prepare the reference, chunk, size.
+
+        Each segment is chunked with its own voice's budget and its chunks sized with its own
+        reference; chunks are numbered across segments in text order, the order they are joined in.
+        """
         validate_request(request, self.settings.max_text_chars)
-        if request.reference.transcript is None:
-            raise InvalidReferenceError(
-                "the reference voice has no transcript; transcribe it first (the voice library does this)"
-            )
         normalizer = self.settings.normalizer if request.normalize_text else "none"
-        warnings: list[str] = []
-        gen = normalize_text(request.text, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm)
-        warnings.extend(gen.warnings)
-        ref_norm = normalize_text(
-            request.reference.transcript, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm
+        segments = split_voice_tags(request.text)
+        for tag in dict.fromkeys(s.voice for s in segments):
+            self._check_reference(request, tag)
+        voices: dict[str | None, _Voice] = {}
+        draft = _Draft()
+        for number, segment in enumerate(segments):
+            where = f"segment {number + 1} ({_whose(segment.voice)}): " if len(segments) > 1 else ""
+            try:
+                gen = normalize_text(
+                    segment.text, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm
+                )
+            except InvalidTextError as exc:
+                if not where:
+                    raise
+                raise InvalidTextError(where + exc.message) from exc
+            draft.warnings.extend(gen.warnings)
+            if segment.voice not in voices:
+                voices[segment.voice] = self._voice(request, segment.voice, normalizer)
+            draft.warnings.extend(voices[segment.voice].warnings)
+            draft.add_segment(gen, voices[segment.voice], request.speed, where)
+        first = draft.segments[0]
+        return TextPlan(
+            normalized_text=" ".join(s.normalized_text for s in draft.segments),
+            # a segment that fell back to another normaliser is what the client must hear about
+            normalizer_used=next((u for u in draft.used if u != normalizer), draft.used[0]),
+            reference_text=first.reference_text,
+            reference=first.reference,
+            max_chunk_bytes=first.max_chunk_bytes,
+            chunks=tuple(draft.chunks),
+            warnings=tuple(dict.fromkeys(draft.warnings)),
+            segments=tuple(draft.segments),
         )
-        warnings.extend(f"reference transcript: {w}" for w in ref_norm.warnings)
-        reference = self.references.get(request.reference.audio_path)
+
+    @staticmethod
+    def _check_reference(request: SynthesisRequest, tag: str | None) -> None:
+        """Every voice the text uses has a reference with a transcript (before any normalising)."""
+        ref = request.reference_for(tag)
+        if ref is None:  # validate_request refuses this already; kept for callers that bypass it
+            raise InvalidReferenceError(f"no reference voice for the tag [{tag}]")
+        if ref.transcript is None:
+            raise InvalidReferenceError(
+                f"{_whose(tag)} has no transcript; transcribe it first (the voice library does this)"
+            )
+
+    def _voice(self, request: SynthesisRequest, tag: str | None, normalizer: str) -> _Voice:
+        """Prepare the reference that says the segments tagged ``tag`` (None: the request's own)."""
+        ref = request.reference_for(tag)
+        assert ref is not None and ref.transcript is not None, "checked by _check_reference"
+        ref_norm = normalize_text(ref.transcript, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm)
+        label = "reference transcript" if tag is None else f"reference transcript of voice {tag}"
+        reference = self.references.get(ref.audio_path)
         # Upstream sizes chunks from the transcript before its final extra space, and puts the
         # spaced form in front of every chunk; keep both for byte-exact budgets and durations.
         budget_text = prepare_ref_text(ref_norm.text)
-        reference_text = ref_text_for_model(budget_text)
-
-        max_chars = max_chars_for_reference(budget_text, reference.num_samples, SAMPLE_RATE, request.speed)
-        texts = chunk_text(gen.text, max_chars)
-        if not texts:
-            raise InvalidTextError("nothing to say after normalisation")
-        chunks: list[ChunkPlan] = []
-        for index, text in enumerate(texts):
-            frames = estimate_duration_frames(reference_text, reference.audio_frames, text, request.speed)
-            if frames > MAX_FRAMES_PER_CHUNK:
-                warnings.append(
-                    f"chunk {index + 1} is long ({frames} frames); it was capped at {MAX_FRAMES_PER_CHUNK}"
-                )
-                frames = MAX_FRAMES_PER_CHUNK
-            chunks.append(ChunkPlan(index=index, text=text, duration_frames=frames))
-        return TextPlan(
-            normalized_text=gen.text,
-            normalizer_used=gen.normalizer_used,
-            reference_text=reference_text,
+        return _Voice(
+            voice_id=ref.voice_id or tag,
             reference=reference,
-            max_chunk_bytes=max_chars,
-            chunks=tuple(chunks),
-            warnings=tuple(dict.fromkeys(warnings)),
+            budget_text=budget_text,
+            reference_text=ref_text_for_model(budget_text),
+            warnings=tuple(f"{label}: {w}" for w in ref_norm.warnings),
         )
+
+
+def _whose(tag: str | None) -> str:
+    return "the reference voice" if tag is None else f"voice {tag!r}"

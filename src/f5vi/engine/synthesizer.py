@@ -1,8 +1,9 @@
 """Text + reference voice -> audio: the one entry point the job system and the CLI call.
 
-Pipeline per request: validate -> normalise text -> prepare reference (cached) -> chunk ->
-sample the chunks' ODEs (:class:`~f5vi.engine.shared_sampler.SharedSampler`, where they share batches
-with the chunks of other requests running at the same time) -> vocode -> restore loudness -> cross-fade.
+Pipeline per request: validate -> split by voice tags -> normalise text -> prepare references
+(cached) -> chunk -> sample the chunks' ODEs (:class:`~f5vi.engine.shared_sampler.SharedSampler`,
+where they share batches with the chunks of other requests running at the same time) -> vocode ->
+restore loudness (each chunk its own voice's) -> cross-fade.
 Blocking and CPU/GPU bound: callers run it off their event loop; several requests may run at once,
 each in its own thread (only the ODE goes through the one sampling thread).
 """
@@ -34,6 +35,7 @@ from f5vi.engine.types import (
     SAMPLE_RATE,
     CancelToken,
     ProgressCallback,
+    SegmentSummary,
     SynthesisRequest,
     SynthesisResult,
 )
@@ -65,16 +67,19 @@ class _Plan:
     text: TextPlan
 
     @property
-    def reference(self) -> ReferenceConditioning:
-        return self.text.reference
-
-    @property
-    def reference_text(self) -> str:
-        return self.text.reference_text
-
-    @property
     def chunks(self) -> list[ChunkPlan]:
         return list(self.text.chunks)
+
+    def reference(self, chunk: ChunkPlan) -> ReferenceConditioning:
+        """The reference of ``chunk``'s voice (each voice segment has its own)."""
+        return self.text.segment_of(chunk).reference
+
+    def output_gain(self, index: int) -> float:
+        return self.reference(self.text.chunks[index]).output_gain
+
+    @property
+    def segments(self) -> list[SegmentSummary]:
+        return [SegmentSummary(s.voice_id, s.chunk_count) for s in self.text.segments]
 
 
 class Synthesizer:
@@ -188,7 +193,8 @@ class Synthesizer:
         for index, mel in self._sample(request, plan, tracker, cancel, stream=False):
             mels[index] = mel
         tracker.update_stage("vocoding", len(mels), len(plan.chunks))
-        waves = self._vocode([mels[i] for i in range(len(plan.chunks))], plan.reference.output_gain)
+        count = len(plan.chunks)
+        waves = self._vocode([mels[i] for i in range(count)], [plan.output_gain(i) for i in range(count)])
         audio = cross_fade_concat(waves, SAMPLE_RATE, request.cross_fade_seconds)
         timings["total_seconds"] = time.perf_counter() - started
         tracker.finish(len(plan.chunks))
@@ -198,10 +204,11 @@ class Synthesizer:
             seed=plan.seed,
             chunks=[c.text for c in plan.chunks],
             normalized_text=plan.text.normalized_text,
-            reference_text=plan.reference_text,
-            reference_seconds=plan.reference.seconds,
+            reference_text=plan.text.reference_text,
+            reference_seconds=plan.text.reference.seconds,
             warnings=list(plan.text.warnings),
             timings=timings,
+            segments=plan.segments,
         )
 
     def stream(
@@ -223,7 +230,7 @@ class Synthesizer:
         ready: dict[int, np.ndarray] = {}
         next_index = 0
         for index, mel in self._sample(request, plan, tracker, cancel, stream=True):
-            ready[index] = self._vocode([mel], plan.reference.output_gain)[0]
+            ready[index] = self._vocode([mel], [plan.output_gain(index)])[0]
             tracker.chunk_done(len(ready) + next_index, len(plan.chunks))
             while next_index in ready:  # chunks can finish out of order; audio leaves in text order
                 wave = ready.pop(next_index)
@@ -277,14 +284,15 @@ class Synthesizer:
         return _Plan(seed=seed, text=text_plan)
 
     def _items(self, request: SynthesisRequest, plan: _Plan) -> list[OdeItem]:
-        """One ODE per chunk, each seeded with the request's seed (as upstream seeds every chunk)."""
-        ref = plan.reference
-        mel = ref.mel[0]  # fp32 [frames, 100]: the sampler casts what the backbone sees
+        """One ODE per chunk, each seeded with the request's seed (as upstream seeds every chunk).
+
+        A chunk is conditioned on its own voice segment's reference mel and transcript.
+        """
         return [
             make_item(
                 self.model.cfm,
-                mel,
-                self.vocab.encode([plan.reference_text + chunk.text])[0],
+                plan.reference(chunk).mel[0],  # fp32 [frames, 100]: the sampler casts what the backbone sees
+                self.vocab.encode([plan.text.segment_of(chunk).reference_text + chunk.text])[0],
                 chunk.duration_frames,
                 steps=request.nfe_step,
                 cfg_strength=request.cfg_strength,
@@ -307,16 +315,22 @@ class Synthesizer:
         """Generated mels ``[frames, 100]`` of the chunks, as they finish: ``(chunk index, mel)``."""
         items = self._items(request, plan)
         tracker.plan_work([item.duration for item in items], total_chunks=len(items))
-        skip = plan.reference.audio_frames
+        skips = [plan.reference(chunk).audio_frames for chunk in plan.chunks]
         for index, out in self.sampler.run(items, cancel=cancel, on_step=tracker.step, stream=stream):
-            yield index, out[skip:].float()
+            yield index, out[skips[index] :].float()
 
     @torch.inference_mode()
-    def _vocode(self, mels: list[torch.Tensor], output_gain: float) -> list[np.ndarray]:
-        """Decode generated mels (``[T, 100]`` each); equal lengths share a batched call."""
+    def _vocode(self, mels: list[torch.Tensor], output_gains: list[float]) -> list[np.ndarray]:
+        """Decode generated mels (``[T, 100]`` each); equal lengths share a batched call.
+
+        Each wave is scaled by its own gain: the loudness of the reference its chunk was said with.
+        """
         with self._vocoder_lock:
             waves = self.vocoder.decode_many([mel.transpose(0, 1) for mel in mels])
-        return [(wave.float().cpu().numpy() * output_gain).astype(np.float32) for wave in waves]
+        return [
+            (wave.float().cpu().numpy() * gain).astype(np.float32)
+            for wave, gain in zip(waves, output_gains, strict=True)
+        ]
 
 
 def default_max_batch_frames(device: torch.device) -> int:

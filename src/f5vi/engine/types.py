@@ -49,7 +49,9 @@ class ReferenceVoice:
 @dataclass(frozen=True)
 class SynthesisRequest:
     text: str
+    """May switch voices with ``[voice_id]`` tags (:mod:`f5vi.engine.voice_tags`)."""
     reference: ReferenceVoice
+    """The request's own voice: it says the text before the first tag."""
     speed: float = 0.9
     nfe_step: int = 32
     cfg_strength: float = 2.0
@@ -58,6 +60,26 @@ class SynthesisRequest:
     seed: int | None = None
     cross_fade_seconds: float = 0.15
     normalize_text: bool = True
+    voices: tuple[tuple[str, ReferenceVoice], ...] = ()
+    """The reference of every voice the text's tags name, as ``(tag, reference)`` pairs."""
+
+    def reference_for(self, tag: str | None) -> ReferenceVoice | None:
+        """The reference that says a segment tagged ``tag`` (None: the request's own voice).
+
+        A tag naming the request's own voice needs no entry in :attr:`voices`.
+        """
+        voices = dict(self.voices)
+        if tag is None or (tag not in voices and tag == self.reference.voice_id):
+            return self.reference
+        return voices.get(tag)
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    """One voice's stretch of a result: who spoke it and how many chunks it took, in text order."""
+
+    voice_id: str | None
+    chunk_count: int
 
 
 @dataclass
@@ -71,6 +93,13 @@ class SynthesisResult:
     reference_seconds: float = 0.0  # of the reference audio actually used (after clipping/trimming)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    segments: list[SegmentSummary] = field(default_factory=list)
+    """The voice segments in text order; their chunk counts add up to ``len(chunks)``."""
+
+    @property
+    def chunk_voices(self) -> list[str | None]:
+        """The voice of each chunk, in chunk order."""
+        return [s.voice_id for s in self.segments for _ in range(s.chunk_count)]
 
     @property
     def duration_seconds(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError, InvalidTextError
 from f5vi.engine.types import SynthesisRequest
+from f5vi.engine.voice_tags import split_voice_tags, tagged_voices
 
 SPEED_RANGE = (0.3, 2.0)
 NFE_RANGE = (1, 128)
@@ -46,6 +47,12 @@ def validate_request(request: SynthesisRequest, max_text_chars: int) -> None:
     check_text(request.text, max_text_chars)
     if request.reference.transcript is not None and not request.reference.transcript.strip():
         raise InvalidReferenceError("the reference transcript is empty")
+    for tag in tagged_voices(split_voice_tags(request.text)):
+        reference = request.reference_for(tag)
+        if reference is None:
+            raise InvalidReferenceError(f"the text's tag [{tag}] names a voice without a reference")
+        if reference.transcript is not None and not reference.transcript.strip():
+            raise InvalidReferenceError(f"the transcript of voice {tag!r} is empty")
 
 
 def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:

@@ -71,6 +71,14 @@ class JobRequest:
 
 
 @dataclass(frozen=True)
+class JobSegment:
+    """One voice's stretch of a job's text (``[voice_id]`` tags switch voices), in text order."""
+
+    voice_id: str
+    chunk_count: int
+
+
+@dataclass(frozen=True)
 class JobResult:
     """What a successful job produced. ``filename`` is relative to the output storage."""
 
@@ -90,6 +98,8 @@ class JobResult:
     remote_url: str | None = None
     """Presigned URL of the copy in the bucket (bucket-mirrored storage), None when served locally."""
     remote_url_expires_at: float | None = None
+    segments: list[JobSegment] = field(default_factory=list)
+    """The voices that said the text, in order (empty in results stored before voice tags existed)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
@@ -97,7 +107,9 @@ class JobResult:
     @classmethod
     def from_json(cls, blob: str) -> JobResult:
         data: dict[str, Any] = json.loads(blob)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        values["segments"] = [JobSegment(**segment) for segment in data.get("segments", [])]
+        return cls(**values)
 
 
 @dataclass(frozen=True)

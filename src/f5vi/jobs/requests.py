@@ -13,12 +13,14 @@ A request has three shapes, each for one reason:
 
 :meth:`RequestBuilder.prepare` goes from the first to the last and runs every submit-time check
 once (:func:`~f5vi.engine.validation.validate_request`: empty text, length, ranges; the output
-format), so the entry points refuse the same things with the same words.
+format), so the entry points refuse the same things with the same words. The voices the text's
+``[voice_id]`` tags name (:mod:`f5vi.engine.voice_tags`) are resolved there too, so a tag naming an
+unknown voice is a 404 before anything is queued; they are resolved again when the request runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
@@ -28,13 +30,23 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from f5vi.config import Settings
 from f5vi.engine.errors import InvalidParameterError
 from f5vi.engine.types import ReferenceVoice, SynthesisRequest
-from f5vi.engine.validation import require_text, validate_request
+from f5vi.engine.validation import check_text, require_text, validate_request
+from f5vi.engine.voice_tags import split_voice_tags, tagged_voices
 from f5vi.formats import OutputFormat, available_formats
 from f5vi.jobs.models import JOB_ID_PATTERN, JobRequest
+from f5vi.voices.errors import InvalidVoiceNameError, VoiceNotFoundError
 
 SpeechText = Annotated[str, Field(min_length=1), AfterValidator(require_text)]
 """Text to speak in a request schema: whitespace-only text is a validation error of the field, by
 the same check (:func:`~f5vi.engine.validation.require_text`) the engine runs."""
+
+VOICE_TAGS_HELP = (
+    "`[voice_id]` in the text switches to that voice for the text after it (the text before the first "
+    "tag is said by the request's own voice); each voice's part is chunked and synthesised with that "
+    "voice and all parts are cross-faded in order. `[[` is a literal `[`. An unknown voice is a 404 "
+    "(`voice_not_found`) before anything is queued."
+)
+"""How the request schemas describe voice tags (``text`` fields of /tts, /normalize, the OpenAI body)."""
 
 
 class VoiceLike(Protocol):
@@ -68,7 +80,9 @@ class SpeechFields(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    text: SpeechText = Field(description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
+    text: SpeechText = Field(
+        description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`. " + VOICE_TAGS_HELP
+    )
     ref_name: str = Field(
         min_length=1,
         max_length=256,
@@ -115,6 +129,8 @@ class PreparedRequest:
     request: JobRequest
     voice: Any
     synthesis: SynthesisRequest
+    tagged: tuple[tuple[str, Any], ...] = ()
+    """The voices the text's tags name, as ``(tag, voice)`` in order of first use."""
 
 
 def complete_request(params: TTSInput, voice_id: str, settings: Settings) -> JobRequest:
@@ -141,12 +157,76 @@ _ENGINE_PARAMETERS = tuple(
 """What a job request hands to the engine as it is (text, speed, nfe_step, cfg, sway, ode, seed, ...)."""
 
 
-def synthesis_request(request: JobRequest, voice: VoiceLike) -> SynthesisRequest:
-    """The engine's request for ``request`` with ``voice`` as it is now (its transcript may be new)."""
+def synthesis_request(
+    request: JobRequest, voice: VoiceLike, tagged: tuple[tuple[str, VoiceLike], ...] = ()
+) -> SynthesisRequest:
+    """The engine's request for ``request`` with ``voice`` (and the ``tagged`` voices) as they are now.
+
+    A voice's transcript may be new since the request was accepted, hence "now".
+    """
     return SynthesisRequest(
-        reference=ReferenceVoice(audio_path=voice.audio_path, transcript=voice.transcript, voice_id=voice.id),
+        reference=_reference(voice),
+        voices=tuple((tag, _reference(v)) for tag, v in tagged),
         **{name: getattr(request, name) for name in _ENGINE_PARAMETERS},
     )
+
+
+def _reference(voice: VoiceLike) -> ReferenceVoice:
+    return ReferenceVoice(audio_path=voice.audio_path, transcript=voice.transcript, voice_id=voice.id)
+
+
+def resolve_tagged_voices(text: str, voices: VoiceResolver) -> tuple[tuple[str, Any], ...]:
+    """The voice of every ``[voice_id]`` tag in ``text``, as ``(tag, voice)`` in order of first use.
+
+    Blocking (reads the voices directory). A tag naming no voice raises ``voice_not_found`` (404),
+    one that is no valid id ``invalid_voice_name`` (400); both say how to write a literal ``[``, for
+    text that never meant to switch voices.
+    """
+    resolved: list[tuple[str, Any]] = []
+    for tag in tagged_voices(split_voice_tags(text)):
+        try:
+            resolved.append((tag, voices.resolve(tag)))
+        except (VoiceNotFoundError, InvalidVoiceNameError) as exc:
+            raise type(exc)(
+                f"the text's voice tag [{tag}]: {exc.message}. A '[' followed by a voice id and ']' "
+                f"switches the voice; to write it as text, double the '[': [[{tag}]"
+            ) from exc
+    return tuple(resolved)
+
+
+def resolve_request(request: JobRequest, voices: VoiceResolver) -> SynthesisRequest:
+    """The engine's request for a stored job, with its voices as they are now (blocking)."""
+    return synthesis_request(
+        request, voices.resolve(request.voice_id), resolve_tagged_voices(request.text, voices)
+    )
+
+
+def needs_transcripts(request: SynthesisRequest) -> bool:
+    """Does a voice of ``request`` (its own or a tagged one) still lack a transcript?"""
+    return any(ref.transcript is None for ref in _references(request))
+
+
+def with_transcripts(request: SynthesisRequest, voices: VoiceResolver) -> SynthesisRequest:
+    """``request`` with every voice that lacks a transcript transcribed (blocking: runs ASR).
+
+    Call it in the engine's turn, as a job or stream does for its own voice.
+    """
+
+    def transcribed(ref: ReferenceVoice) -> ReferenceVoice:
+        if ref.transcript is not None or ref.voice_id is None:
+            return ref
+        voice = voices.ensure_transcript(voices.resolve(ref.voice_id))
+        return replace(ref, transcript=voice.transcript)
+
+    return replace(
+        request,
+        reference=transcribed(request.reference),
+        voices=tuple((tag, transcribed(ref)) for tag, ref in request.voices),
+    )
+
+
+def _references(request: SynthesisRequest) -> list[ReferenceVoice]:
+    return [request.reference, *(ref for _, ref in request.voices)]
 
 
 def check_format(name: str) -> None:
@@ -161,10 +241,12 @@ class RequestBuilder:
     voices: VoiceResolver
 
     async def prepare(self, params: TTSInput) -> PreparedRequest:
-        """Resolve the voice, fill the defaults, check everything; raises the typed errors."""
+        """Resolve the voices, fill the defaults, check everything; raises the typed errors."""
         voice = await anyio.to_thread.run_sync(self.voices.resolve, params.ref_name)
+        check_text(params.text, self.settings.max_text_chars)  # before reading any tag's voice
+        tagged = await anyio.to_thread.run_sync(resolve_tagged_voices, params.text, self.voices)
         request = complete_request(params, voice.id, self.settings)
-        synthesis = synthesis_request(request, voice)
+        synthesis = synthesis_request(request, voice, tagged)
         validate_request(synthesis, self.settings.max_text_chars)
         check_format(request.format)
-        return PreparedRequest(request=request, voice=voice, synthesis=synthesis)
+        return PreparedRequest(request=request, voice=voice, synthesis=synthesis, tagged=tagged)

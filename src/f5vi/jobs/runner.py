@@ -21,7 +21,7 @@ import anyio.to_thread
 from f5vi.engine.errors import SynthesisCancelled
 from f5vi.errors import as_f5vi_error
 from f5vi.formats import FORMATS
-from f5vi.jobs.models import Job, JobResult
+from f5vi.jobs.models import Job, JobResult, JobSegment
 from f5vi.jobs.progress import (
     P_ENCODING,
     P_SAVING,
@@ -31,7 +31,7 @@ from f5vi.jobs.progress import (
     engine_progress,
 )
 from f5vi.jobs.queue import WorkItem
-from f5vi.jobs.requests import VoiceResolver, synthesis_request
+from f5vi.jobs.requests import VoiceResolver, needs_transcripts, resolve_request, with_transcripts
 from f5vi.jobs.scheduler import EngineScheduler
 from f5vi.jobs.states import InvalidTransitionError, JobState
 from f5vi.jobs.tracker import ActiveJob, CancelReason, JobTracker
@@ -115,12 +115,12 @@ class JobRunner:
     async def _synthesize(self, job: Job, active: ActiveJob) -> SynthesisResult:
         synth = self.scheduler.synthesizer
         assert synth is not None, "the scheduler runs work only once the engine is attached"
-        voice = await anyio.to_thread.run_sync(self.voices.resolve, job.request.voice_id)
-        if voice.transcript is None:
+        # the voices as they are now (its own and the text's tagged ones): one may have a new transcript
+        request = await anyio.to_thread.run_sync(resolve_request, job.request, self.voices)
+        if needs_transcripts(request):
             self.progress.update(job.id, P_TRANSCRIBING, "transcribing")
-            voice = await anyio.to_thread.run_sync(self.voices.ensure_transcript, voice)
+            request = await anyio.to_thread.run_sync(with_transcripts, request, self.voices)
         active.token.raise_if_cancelled()
-        request = synthesis_request(job.request, voice)
         loop = asyncio.get_running_loop()
         engine_started = time.monotonic()
 
@@ -172,6 +172,10 @@ class JobRunner:
             timings={k: round(float(v), 4) for k, v in result.timings.items()},
             remote_url=stored.remote_url,
             remote_url_expires_at=stored.remote_url_expires_at,
+            segments=[
+                JobSegment(voice_id=s.voice_id or job.request.voice_id, chunk_count=s.chunk_count)
+                for s in result.segments
+            ],
         )
         await self._finish(
             job.id,

@@ -17,7 +17,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -28,7 +28,7 @@ from f5vi.engine.types import SAMPLE_RATE, CancelToken, SynthesisRequest
 from f5vi.errors import F5viError, as_f5vi_error
 from f5vi.jobs.channel import PieceChannel
 from f5vi.jobs.queue import WorkItem
-from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver
+from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver, needs_transcripts, with_transcripts
 from f5vi.jobs.scheduler import EngineScheduler
 
 if TYPE_CHECKING:
@@ -208,9 +208,8 @@ class StreamService:
 
         def produce() -> None:
             request = stream.request
-            if request.reference.transcript is None:
-                voice = voices.ensure_transcript(stream.voice)
-                request = replace(request, reference=replace(request.reference, transcript=voice.transcript))
+            if needs_transcripts(request):  # its own voice or a tagged one: transcribed in its turn
+                request = with_transcripts(request, voices)
             stream.token.raise_if_cancelled()
             if stream.whole:
                 result = synth.synthesize(request, on_progress, stream.token)

@@ -97,6 +97,7 @@ class Delivery:
             "confirmation_url": confirmation_url(self.base_url, job),
             "storage": "s3" if remote else "local",
             "sample_used": job.request.voice_id,
+            "segments": [{"voice_id": s.voice_id, "chunk_count": s.chunk_count} for s in result.segments],
             "processing_time_seconds": result.processing_time_seconds,
             "duration_seconds": result.duration_seconds,
             "format": result.format,

@@ -18,7 +18,7 @@ from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import EngineDep, ManagerDep
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import NormalizeRequest, NormalizeResponse
-from f5vi.jobs.requests import TTSInput, synthesis_request
+from f5vi.jobs.requests import TTSInput, needs_transcripts, with_transcripts
 
 router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
 
@@ -31,6 +31,7 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
         "Numbers, dates, money and abbreviations written as the model will read them, split into the "
         "chunks synthesis will use for this voice and speed, with upstream's duration estimate and "
         "warnings (characters the vocabulary lacks, unreadable symbols, a fallback normaliser). "
+        "A text with `[voice_id]` tags shows each chunk's voice and each voice's part (`segments`). "
         "Takes the body of `POST /tts`; queues nothing."
     ),
     responses=error_responses(400, 404, 413, 422, 503),
@@ -40,14 +41,13 @@ async def normalize(body: NormalizeRequest, engine: EngineDep, manager: ManagerD
     prepared = await manager.requests.prepare(
         TTSInput(text=body.text, ref_name=body.ref_name, speed=body.speed)
     )
-    voice = prepared.voice
-    if voice.transcript is None:  # transcribed in the engine's turn, as its first job would be
-        voice = await engine.run_call(functools.partial(manager.voices.ensure_transcript, voice))
-    request = synthesis_request(prepared.request, voice)
+    request = prepared.synthesis
+    if needs_transcripts(request):  # transcribed in the engine's turn, as its first job would be
+        request = await engine.run_call(functools.partial(with_transcripts, request, manager.voices))
     plan = await anyio.to_thread.run_sync(synthesizer.plan, request)
     return NormalizeResponse.from_plan(
         plan,
-        voice_id=voice.id,
+        voice_id=prepared.voice.id,
         speed=prepared.request.speed,
         cross_fade_seconds=prepared.request.cross_fade_seconds,
     )

@@ -52,7 +52,7 @@ from f5vi.api.responses import error_responses
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.stream_encoder import StreamEncoder, open_stream_encoder
 from f5vi.formats import FORMATS
-from f5vi.jobs.requests import SpeechText, TTSInput
+from f5vi.jobs.requests import VOICE_TAGS_HELP, SpeechText, TTSInput
 from f5vi.jobs.streaming import AudioStream
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,9 @@ class SpeechRequest(BaseModel):
     model: str = Field(
         "f5-tts", max_length=256, description="Accepted and recorded; the server has one model."
     )
-    input: SpeechText = Field(description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`.")
+    input: SpeechText = Field(
+        description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`. " + VOICE_TAGS_HELP
+    )
     voice: str | VoiceRef = Field(
         description='A voice id of this server (`GET /voices`) or `{"id": ...}`. OpenAI names (alloy, echo, '
         "...) pick the voice of that id, else F5VI_DEFAULT_VOICE, else the first voice of the library."

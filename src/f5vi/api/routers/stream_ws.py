@@ -3,7 +3,8 @@
 Client -> server: text messages, each one JSON object:
 
 - ``{"type": "speak", "text": ..., "voice": ..., "speed"?, "nfe_step"?, "seed"?, "id"?}`` (``type``
-  may be omitted) queues a request; requests of one connection run one after the other.
+  may be omitted) queues a request; requests of one connection run one after the other. ``[voice_id]``
+  tags in the text switch voices as in ``POST /tts`` (``[[`` is a literal ``[``).
 - ``{"type": "cancel"}`` stops the running request and drops the queued ones.
 - ``{"type": "ping"}`` -> ``{"type": "pong"}``.
 
@@ -310,6 +311,7 @@ class _Connection:
                     "seq": seq,
                     "stream_id": stream.id,
                     "voice": stream.voice.id,
+                    "tagged_voices": [ref.voice_id for _, ref in stream.request.voices],
                     "sample_rate": stream.sample_rate,
                     "channels": 1,
                     "encoding": "pcm_s16le",
