@@ -17,12 +17,15 @@ from f5vi.voices.library import Voice, VoiceLibrary
 
 
 def voice_for(voice: str, settings: Settings) -> Voice:
-    """A voice id from the library, or a path to an audio file (its ``.txt`` beside it, or transcribed)."""
+    """A voice id of the server's library (shipped or uploaded), or a path to an audio file (its
+    ``.txt`` beside it, or transcribed and written there)."""
     path = Path(voice)
-    directory, name = (
-        (path.parent, path.name) if path.suffix and path.is_file() else (settings.voices_dir, voice)
-    )
-    library = VoiceLibrary(directory, Transcriber(settings.asr_model), settings.max_reference_seconds)
+    transcriber = Transcriber(settings.asr_model)
+    if path.suffix and path.is_file():
+        library = VoiceLibrary(path.parent, transcriber, settings.max_reference_seconds)
+        name = path.name
+    else:
+        library, name = VoiceLibrary.from_settings(settings, transcriber), voice
     return library.ensure_transcript(library.resolve(name))
 
 
