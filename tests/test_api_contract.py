@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,23 +13,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from f5vi.api.app import create_app
 from f5vi.api.openapi import build_openapi
 from f5vi.config import Settings
-from f5vi.engine.errors import ModelLoadError
 from f5vi.jobs.models import JOB_ID_PATTERN
 from f5vi.storage import SAFE_FILENAME_PATTERN
 from f5vi.voices import REF_NAME_PATTERN, VOICE_ID_PATTERN
-from server_helpers import assert_error_shape, write_voice
+from server_helpers import assert_error_shape, loading_app_client, write_voice
 
 
 def _client(tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
-    release = threading.Event()
-
-    def never_loads(_: Settings) -> Any:
-        release.wait(60)
-        raise ModelLoadError("test ended")
-
     settings = Settings(
         data_dir=tmp_path / "data",
         output_dir=tmp_path / "output",
@@ -39,11 +30,8 @@ def _client(tmp_path: Path, **overrides: Any) -> Iterator[TestClient]:
         **overrides,
     )
     write_voice(settings.voices_dir, "v1")
-    try:
-        with TestClient(create_app(settings, engine_loader=never_loads), raise_server_exceptions=False) as c:
-            yield c
-    finally:
-        release.set()
+    with loading_app_client(settings) as c:
+        yield c
 
 
 @pytest.fixture

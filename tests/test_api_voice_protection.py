@@ -4,7 +4,6 @@ manageable; a multipart transcript that is not valid UTF-8 is refused, not store
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from f5vi.api.app import create_app
 from f5vi.config import Settings
-from f5vi.engine.errors import ModelLoadError
-from server_helpers import REPO_ROOT, assert_error_shape, wav_bytes
+from server_helpers import REPO_ROOT, assert_error_shape, loading_app_client, wav_bytes
 
 SHIPPED = ("vi_central_male", "vi_north_male", "vi_south_male")
 
@@ -45,17 +42,8 @@ def settings(tmp_path: Path, shipped_copy: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    release = threading.Event()
-
-    def never_loads(_: Settings) -> Any:
-        release.wait(60)
-        raise ModelLoadError("test ended")
-
-    try:
-        with TestClient(create_app(settings, engine_loader=never_loads), raise_server_exceptions=False) as c:
-            yield c
-    finally:
-        release.set()
+    with loading_app_client(settings) as c:
+        yield c
 
 
 def _upload(client: TestClient, voice_id: str, **extra: str) -> Any:
