@@ -53,14 +53,14 @@ def _upload(client: TestClient, voice_id: str, **extra: str) -> Any:
 
 def test_shipped_voices_cannot_be_deleted_or_overwritten(client: TestClient, shipped_copy: Path) -> None:
     before = _files(shipped_copy)
-    listed = {v["id"]: v for v in client.get("/voices").json()["voices"]}
-    assert set(SHIPPED) <= set(listed) and all(listed[v]["read_only"] for v in SHIPPED)
     for voice_id in SHIPPED:
         assert_error_shape(client.delete(f"/voices/{voice_id}"), 403, "voice_read_only")
         assert_error_shape(_upload(client, voice_id, overwrite="true"), 403, "voice_read_only")
         assert_error_shape(_upload(client, voice_id), 403, "voice_read_only")
         assert client.get(f"/voices/{voice_id}").json()["read_only"] is True
     assert _files(shipped_copy) == before
+    listed = {v["id"]: v for v in client.get("/voices").json()["voices"]}
+    assert set(SHIPPED) <= set(listed) and all(listed[v]["read_only"] for v in SHIPPED)
 
 
 def test_uploads_go_to_the_data_dir_and_stay_manageable(
