@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -251,3 +251,29 @@ def assert_error_shape(
     for secret in (str(REPO_ROOT), tempfile.gettempdir() + "/pytest", *forbidden):
         assert secret not in text, text
     return body
+
+
+@contextlib.contextmanager
+def loading_app_client(settings: Any) -> Iterator[Any]:
+    """A TestClient on ``create_app(settings)`` whose engine never finishes loading: the HTTP layer
+    answers, jobs queue up but never run (for tests that need no engine)."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from f5vi.api.app import create_app
+    from f5vi.engine.errors import ModelLoadError
+
+    release = threading.Event()
+
+    def never_loads(_: Any) -> Any:
+        release.wait(60)
+        raise ModelLoadError("test ended")
+
+    try:
+        with TestClient(
+            create_app(settings, engine_loader=never_loads), raise_server_exceptions=False
+        ) as client:
+            yield client
+    finally:
+        release.set()

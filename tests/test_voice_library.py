@@ -25,9 +25,11 @@ from f5vi.voices import (
     VoiceExistsError,
     VoiceLibrary,
     VoiceNotFoundError,
+    VoiceReadOnlyError,
     VoiceUploadTooLargeError,
     parse_voice_name,
 )
+from server_helpers import write_voice
 from tiny_whisper import tiny_whisper
 
 SHIPPED = ("vi_central_male", "vi_north_male", "vi_south_male")
@@ -287,6 +289,48 @@ def test_ensure_transcript_writes_the_missing_txt(
     assert library.ensure_transcript(done) is done
     assert len(transcriber.calls) == 1
     assert not [name for name in _files(voices_dir) if name.endswith(".tmp")]
+
+
+def test_resolution_order_and_shadowing(tmp_path: Path, voices_dir: Path) -> None:
+    """Read-only directories first, in order; a same-id file in the upload directory is ignored."""
+    extra = tmp_path / "operator"
+    uploads = tmp_path / "uploads"
+    write_voice(extra, "vi_north_male", transcript="giọng khác")  # shadowed by the shipped one
+    write_voice(extra, "operator_voice")
+    write_voice(uploads, "operator_voice", transcript="bị che")  # shadowed by the operator's
+    write_voice(uploads, "uploaded")
+    library = VoiceLibrary(uploads, None, read_only_dirs=[voices_dir, extra])
+    voices = {v.id: v for v in library.list()}
+    assert voices["vi_north_male"].audio_path.parent == voices_dir.resolve()
+    assert voices["operator_voice"].audio_path.parent == extra.resolve()
+    assert voices["operator_voice"].read_only
+    assert not voices["uploaded"].read_only
+    assert library.resolve("voices/operator_voice.wav").transcript != "bị che"
+    with pytest.raises(VoiceReadOnlyError):
+        library.delete("operator_voice")  # the upload directory's copy is not reachable either
+    library.delete("uploaded")
+    assert not (uploads / "uploaded.wav").exists()
+
+
+def test_upload_directory_may_not_be_read_only(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="read-only"):
+        VoiceLibrary(tmp_path / "v", None, read_only_dirs=[tmp_path / "v"])
+
+
+def test_read_only_voice_transcript_is_kept_in_memory(
+    voices_dir: Path, tmp_path: Path, transcriber: RecordingTranscriber
+) -> None:
+    """A shipped voice without its .txt is transcribed once, but nothing is written anywhere."""
+    (voices_dir / "vi_south_male.txt").unlink()
+    before = {p.name: p.read_bytes() for p in voices_dir.iterdir()}
+    library = VoiceLibrary(tmp_path / "uploads", transcriber, read_only_dirs=[voices_dir])
+    done = library.ensure_transcript(library.resolve("vi_south_male"))
+    assert done.transcript and done.read_only
+    assert library.resolve("vi_south_male").transcript == done.transcript
+    assert library.ensure_transcript(library.get("vi_south_male")).transcript == done.transcript
+    assert len(transcriber.calls) == 1
+    assert {p.name: p.read_bytes() for p in voices_dir.iterdir()} == before
+    assert not (tmp_path / "uploads").exists()
 
 
 def test_ensure_transcript_of_a_long_clip_transcribes_the_clipped_audio(

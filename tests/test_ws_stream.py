@@ -100,6 +100,10 @@ def test_bad_frames_get_error_frames_and_the_connection_stays_usable(server: Liv
             (json.dumps({"text": "Xin chào."}), "validation_error"),  # no voice
             (json.dumps({"text": "   ", "voice": VOICE}), "invalid_text"),
             (json.dumps({"text": "Xin chào.", "voice": VOICE, "speed": 9}), "validation_error"),
+            # Typed strictly, like the HTTP bodies (issue 12): no "8" for 8, no true for 1.
+            (json.dumps({"text": "Xin chào.", "voice": VOICE, "nfe_step": "8"}), "validation_error"),
+            (json.dumps({"text": "Xin chào.", "voice": VOICE, "seed": False}), "validation_error"),
+            (json.dumps({"text": "Xin chào.", "voice": VOICE, "speed": True}), "validation_error"),
         ]
         for message, code in bad:
             ws.send(message)

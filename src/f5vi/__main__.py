@@ -61,12 +61,10 @@ def _cmd_normalize(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_voices(args: argparse.Namespace, settings: Settings) -> int:
     from f5vi.voices.library import VoiceLibrary
 
-    library = VoiceLibrary(
-        settings.voices_dir, transcriber=None, max_reference_seconds=settings.max_reference_seconds
-    )
-    for voice in library.list():
+    for voice in VoiceLibrary.from_settings(settings).list():
         transcript = voice.transcript or "(no transcript: will be transcribed on first use)"
-        print(f"{voice.id:24s} {voice.duration_seconds:5.2f}s  {transcript}")
+        origin = "shipped " if voice.read_only else "uploaded"
+        print(f"{voice.id:24s} {origin} {voice.duration_seconds:5.2f}s  {transcript}")
     return 0
 
 
@@ -136,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     norm.add_argument("--json", action="store_true", help="print the same JSON as POST /normalize")
     norm.set_defaults(func=_cmd_normalize)
 
-    voices = sub.add_parser("voices", help="list reference voices")
+    voices = sub.add_parser("voices", help="list reference voices (shipped, then uploaded)")
     voices.set_defaults(func=_cmd_voices)
 
     export = sub.add_parser("export-openapi", help="write the OpenAPI document of the HTTP API")

@@ -32,9 +32,11 @@ def normalize_report(
 
 
 def _first_voice(settings: Settings) -> str:
-    voices = VoiceLibrary(settings.voices_dir, None, settings.max_reference_seconds).list()
+    voices = VoiceLibrary.from_settings(settings).list()
     if not voices:
-        raise VoiceNotFoundError(f"no voice in {settings.voices_dir}; pass --voice")
+        raise VoiceNotFoundError(
+            f"no voice in {settings.voices_dir} or {settings.uploaded_voices_path}; pass --voice"
+        )
     return voices[0].id
 
 

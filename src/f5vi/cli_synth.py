@@ -25,29 +25,28 @@ from f5vi.voices.library import Voice, VoiceLibrary
 
 
 def voice_for(voice: str, settings: Settings) -> Voice:
-    """A voice id from the library, or a path to an audio file (its ``.txt`` beside it, or transcribed)."""
+    """A voice id of the server's library (shipped or uploaded), or a path to an audio file (its
+    ``.txt`` beside it, or transcribed and written there)."""
     path = Path(voice)
+    transcriber = Transcriber(settings.asr_model)
     if path.suffix and path.is_file():
-        library = _library(path.parent, settings)
+        library = VoiceLibrary(path.parent, transcriber, settings.max_reference_seconds)
         return library.ensure_transcript(library.resolve(path.name))
-    library = _library(settings.voices_dir, settings)
+    library = VoiceLibrary.from_settings(settings, transcriber)
     return library.ensure_transcript(library.resolve(voice))
 
 
 def engine_request(settings: Settings, params: TTSInput) -> SynthesisRequest:
     """The engine's request for ``params``: its voice, the voices its ``[voice_id]`` tags name (from
-    the voices dir, always by id) with transcripts, the settings' defaults; checked as the server does."""
+    the server's library, always by id) with transcripts, the settings' defaults; checked as the
+    server does."""
     voice = voice_for(params.ref_name, settings)
     check_text(params.text, settings.max_text_chars)
-    library = _library(settings.voices_dir, settings)
+    library = VoiceLibrary.from_settings(settings, Transcriber(settings.asr_model))
     tagged = resolve_tagged_voices(params.text, library)
     request = synthesis_request(complete_request(params, voice.id, settings), voice, tagged)
     validate_request(request, settings.max_text_chars)
     return with_transcripts(request, library)
-
-
-def _library(directory: Path, settings: Settings) -> VoiceLibrary:
-    return VoiceLibrary(directory, Transcriber(settings.asr_model), settings.max_reference_seconds)
 
 
 def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[str, Any]:

@@ -81,7 +81,20 @@ class Settings(BaseSettings):
     asr_model: str = "vinai/PhoWhisper-small"
 
     # --- storage -----------------------------------------------------------------------------------
-    voices_dir: Path = Path("voices")
+    voices_dir: Path = Field(
+        Path("voices"),
+        description="The voices that ship with the deployment: listed and used, read-only through the API.",
+    )
+    read_only_voices_dirs: list[Path] = Field(
+        default_factory=list,
+        description="More read-only voice directories, searched after voices_dir "
+        "(a JSON list: '[\"/srv/voices\"]').",
+    )
+    uploaded_voices_dir: Path | None = Field(
+        None,
+        description="Where POST /voices stores voices (they can be overwritten and deleted); "
+        "default <data_dir>/voices. Must not be one of the read-only directories.",
+    )
     default_voice: str | None = Field(
         None, description="Voice used for OpenAI voice names (alloy, echo, ...) without a voice of that id."
     )
@@ -103,6 +116,23 @@ class Settings(BaseSettings):
     )
     api_key: SecretStr | None = Field(None, description="If set, bearer token needed on all but /health.")
     queue_max: int = 64
+    http_header_timeout_seconds: float = Field(
+        10.0,
+        description="A request's line and headers must arrive within this many seconds of the connection "
+        "opening (or of the previous response on a kept-alive one); slower clients get 408 and are cut off.",
+    )
+    http_max_header_bytes: int = Field(64 * 1024, description="Largest request head; larger: 431.")
+    http_keep_alive_seconds: int = Field(5, description="Idle kept-alive connections close after this.")
+    http_body_idle_timeout_seconds: float = Field(
+        30.0,
+        description="A request body that sends nothing for this many seconds is answered 408 (a slow upload "
+        "that keeps moving is fine).",
+    )
+    http_max_concurrency: int | None = Field(
+        None,
+        description="uvicorn's limit_concurrency: beyond this many open connections or running requests, "
+        "new requests get 503 at once. Unset: no limit here; set it in the reverse proxy (docs/security.md).",
+    )
     max_upload_bytes: int = 20 * 1024 * 1024
     max_request_bytes: int = 25 * 1024 * 1024
 
@@ -196,6 +226,16 @@ class Settings(BaseSettings):
         (the image's working directory is not), and the current directory is never used."""
         return self.demo_model_dir or self.data_dir / "models" / "demo"
 
+    @property
+    def uploaded_voices_path(self) -> Path:
+        return self.uploaded_voices_dir if self.uploaded_voices_dir is not None else self.data_dir / "voices"
+
+    @property
+    def read_only_voice_dirs(self) -> list[Path]:
+        """In resolution order: the shipped voices first."""
+        return [self.voices_dir, *self.read_only_voices_dirs]
+
     def ensure_dirs(self) -> None:
-        for directory in (self.voices_dir, self.output_dir, self.data_dir):
+        """The writable directories (read-only voice directories belong to the operator)."""
+        for directory in (self.output_dir, self.data_dir, self.uploaded_voices_path):
             directory.mkdir(parents=True, exist_ok=True)

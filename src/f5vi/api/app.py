@@ -120,13 +120,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
         storage = output_storage(settings)
-        library = VoiceLibrary(
-            settings.voices_dir,
-            None,
-            settings.max_reference_seconds,
-            target_rms=settings.target_rms,
-            max_upload_bytes=settings.max_upload_bytes,
-        )
+        library = VoiceLibrary.from_settings(settings)
         app_metrics: Metrics = app.state.metrics
         runtime = JobRuntime(settings, library, storage, synthesizer=synthesizer, metrics=app_metrics)
         app.state.storage = storage
@@ -177,7 +171,9 @@ def create_app(
     def limit_for(method: str, path: str) -> int:
         return settings.max_request_bytes if (method == "POST" and path == "/voices") else json_limit
 
-    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(
+        BodyLimitMiddleware, limit_for=limit_for, idle_timeout=settings.http_body_idle_timeout_seconds
+    )
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())  # outermost
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 
-from fastapi.security import HTTPBearer
+from fastapi.security import APIKeyQuery, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from f5vi.api.errors import ApiError
@@ -20,6 +20,15 @@ bearer_scheme = HTTPBearer(
     scheme_name="bearerAuth",
     description="Required when the server sets F5VI_API_KEY: `Authorization: Bearer <key>`.",
 )
+
+download_token_scheme = APIKeyQuery(
+    name="token",
+    auto_error=False,
+    scheme_name="downloadToken",
+    description="Instead of the API key on download and confirmation URLs: the job's secret `token` from "
+    "its `download_url` / `confirmation_url` (a wrong one: 403).",
+)
+"""Documents the capability-URL alternative to the key (checked by the routes, not by this object)."""
 
 PUBLIC_PATHS: frozenset[str] = frozenset(
     {"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/", "/ui"}

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from f5vi.errors import F5viError, scrub
 
@@ -72,6 +73,7 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     416: "range_not_satisfiable",
@@ -87,6 +89,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = "not found"
     elif status == 405:
         message = f"method {request.method} is not allowed here"
+        allow = allowed_methods(request)
+        headers = {**(exc.headers or {}), **({"Allow": allow} if allow else {})}
+        return ApiError(status, code, message, headers=headers).response()
     elif status == 413:
         message = "request body is too large"
     else:
@@ -94,11 +99,30 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return ApiError(status, code, message, headers=exc.headers).response()
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's), found
+    by asking the router which methods it would route here; None when no route does (mounted apps)."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed) or None
+
+
 def _field_name(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "form"):
         parts = parts[1:]
     return ".".join(parts) or "body"
+
+
+VALIDATION_CODES = frozenset({"unsupported_format"})
+"""Error types a validator raises (``PydanticCustomError``) that are answered as their own code."""
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -118,7 +142,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         first = "request body: " + details[0]["message"]
     else:
         first = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
-    return ApiError(422, "validation_error", first or "invalid request", details=details).response()
+    code = errors[0].get("type") if len(errors) == 1 else None
+    code = code if code in VALIDATION_CODES else "validation_error"
+    return ApiError(422, str(code), first or "invalid request", details=details).response()
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

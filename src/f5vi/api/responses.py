@@ -19,8 +19,37 @@ _DESCRIPTIONS = {
     422: "Invalid parameters (validation error)",
     429: "Job queue full; see Retry-After",
     500: "Internal error",
-    503: "Engine not available (loading failed or shutting down)",
+    503: "Engine not available (loading failed or shutting down) or out of memory; see Retry-After",
 }
+
+
+def sse_content(
+    description: str, data_schema: dict[str, Any], *, events: list[str] | None, example: str
+) -> dict[str, Any]:
+    """``text/event-stream`` content whose ``schema`` describes one event, as OpenAPI 3.1 tools read it
+    (3.2 would call it ``itemSchema``): ``event`` (one of ``events``; None: unnamed, i.e. ``message``),
+    ``id``, ``retry`` and ``data``, a JSON document described by ``data_schema``."""
+    event: dict[str, Any] = {"type": "string", "enum": events} if events else {"const": "message"}
+    return {
+        "text/event-stream": {
+            "schema": {
+                "type": "object",
+                "description": description,
+                "required": ["event", "data"],
+                "properties": {
+                    "event": event,
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer"},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": data_schema,
+                    },
+                },
+            },
+            "example": example,
+        }
+    }
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -106,6 +106,11 @@ class VoiceInfo(BaseModel):
     transcript: str | None = Field(None, description="The full transcript used for synthesis.")
     synthetic: bool = False
     description: str | None = None
+    read_only: bool = Field(
+        False,
+        description="Ships with the server (or an operator's read-only directory): usable, but it cannot "
+        "be overwritten or deleted through the API.",
+    )
 
 
 class VoiceListResponse(BaseModel):

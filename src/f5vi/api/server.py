@@ -12,10 +12,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from f5vi.api.app import create_app
+from f5vi.api.http_server import uvicorn_options
 from f5vi.config import Settings
 from f5vi.logging_setup import uvicorn_log_config
 
 logger = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class DrainingServer(uvicorn.Server):
@@ -65,6 +68,12 @@ def run(settings: Settings, demo_fallback: bool | None = None) -> None:
     if demo_fallback is None:
         demo_fallback = settings.demo_fallback
     app = create_app(settings, demo_fallback=demo_fallback)
+    if settings.host not in LOOPBACK_HOSTS and not (settings.api_key and settings.api_key.get_secret_value()):
+        logger.warning(
+            "listening on %s without F5VI_API_KEY: anyone who can reach the port can use the API "
+            "(see README, 'Before exposing the port')",
+            settings.host,
+        )
     logger.info(
         "f5vi listening on http://%s:%d (model %s%s)",
         settings.host,
@@ -80,5 +89,6 @@ def run(settings: Settings, demo_fallback: bool | None = None) -> None:
         log_config=uvicorn_log_config(settings),
         server_header=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
+        **uvicorn_options(settings),
     )
     DrainingServer(config, app).run()

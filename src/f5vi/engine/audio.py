@@ -1,4 +1,4 @@
-"""Audio I/O and reference-clip preparation (numpy + soundfile; torchaudio only for resampling).
+"""Audio I/O and reference-clip preparation (numpy + soundfile; resampling in :mod:`f5vi.engine.resample`).
 
 Reference preparation follows upstream F5-TTS' ``preprocess_ref_audio_text`` + ``infer_batch_process``
 with pydub replaced by numpy: split on long silences (>= 1 s at -50 dBFS, keeping up to 1 s of each
@@ -19,10 +19,9 @@ from typing import BinaryIO, Literal
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio
 
-from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError
+from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError, memory_guard
+from f5vi.engine.resample import resample
 from f5vi.engine.types import SAMPLE_RATE
 from f5vi.formats import FORMATS, AudioFormat, available_formats
 
@@ -36,6 +35,10 @@ NOMINAL_LOUD_DBFS = -12.0
 SILENT_BELOW_DBFS = -60.0
 """A clip whose loud frames are quieter than this is treated as silent."""
 HARD_CUT_FADE_SECONDS = 0.02
+MIN_REFERENCE_SAMPLE_RATE = 8_000
+"""Below telephone bandwidth a clip carries too little of a voice to clone."""
+MAX_REFERENCE_SAMPLE_RATE = 384_000
+"""The highest rate recorders write; also bounds the resampling filter (~12 x rate / 24 kHz taps)."""
 
 
 class UnsupportedAudioFormatError(InvalidParameterError):
@@ -71,7 +74,8 @@ def load_audio(source: AudioSource) -> tuple[np.ndarray, int]:
     else:
         handle = source
     try:
-        data, sr = sf.read(handle, dtype="float32", always_2d=True)
+        with memory_guard("decode the audio"):
+            data, sr = sf.read(handle, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError, EOFError) as exc:
         raise InvalidReferenceError(f"cannot read the audio (not a supported audio file?): {exc}") from exc
     if data.shape[0] == 0:
@@ -79,20 +83,6 @@ def load_audio(source: AudioSource) -> tuple[np.ndarray, int]:
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     _check_finite(mono)
     return np.ascontiguousarray(mono, dtype=np.float32), int(sr)
-
-
-def resample(wave: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
-    """Band-limited (windowed-sinc) resampling of ``[N]`` or ``[C, N]`` float audio -> float32.
-
-    Same filter as ``torchaudio.transforms.Resample`` with default settings, which upstream uses.
-    """
-    wave = np.asarray(wave, dtype=np.float32)
-    if sr_from == sr_to:
-        return wave.copy()
-    if sr_from <= 0 or sr_to <= 0:
-        raise ValueError(f"sample rates must be positive, got {sr_from} -> {sr_to}")
-    tensor = torch.from_numpy(np.ascontiguousarray(wave))
-    return torchaudio.functional.resample(tensor, sr_from, sr_to).numpy()
 
 
 def _check_finite(wave: np.ndarray) -> None:
@@ -148,9 +138,23 @@ def prepare_reference(
 ) -> PreparedReference:
     """Mono, 24 kHz, clip to ``max_seconds`` at silences, trim, add 50 ms tail, RMS-normalise.
 
-    Raises :class:`InvalidReferenceError` for empty, non-finite or silent audio, and when less than
-    ``min_seconds`` of sound is left after trimming silence.
+    Raises :class:`InvalidReferenceError` for empty, non-finite or silent audio, a sample rate outside
+    :data:`MIN_REFERENCE_SAMPLE_RATE`-:data:`MAX_REFERENCE_SAMPLE_RATE`, and when less than
+    ``min_seconds`` of sound is left after trimming silence; :class:`InsufficientMemoryError` when the
+    machine has no memory left for the (bounded) work.
     """
+    with memory_guard("prepare the reference audio"):
+        return _prepare_reference(wave, sr, max_seconds, target_rms, min_seconds)
+
+
+def _prepare_reference(
+    wave: np.ndarray, sr: int, max_seconds: float, target_rms: float, min_seconds: float
+) -> PreparedReference:
+    if not MIN_REFERENCE_SAMPLE_RATE <= sr <= MAX_REFERENCE_SAMPLE_RATE:
+        raise InvalidReferenceError(
+            f"the reference audio has a sample rate of {sr} Hz; accepted are "
+            f"{MIN_REFERENCE_SAMPLE_RATE}-{MAX_REFERENCE_SAMPLE_RATE} Hz"
+        )
     mono = _to_mono(wave)
     if mono.size == 0:
         raise InvalidReferenceError("the reference audio is empty")

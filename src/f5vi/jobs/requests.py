@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import anyio.to_thread
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from f5vi.config import Settings
 from f5vi.engine.errors import InvalidParameterError
@@ -35,8 +35,14 @@ from f5vi.engine.voice_tags import split_voice_tags, tagged_voices
 from f5vi.formats import OutputFormat, available_formats
 from f5vi.jobs.models import JOB_ID_PATTERN, JobRequest
 from f5vi.voices.errors import InvalidVoiceNameError, VoiceNotFoundError
+from f5vi.voices.names import MAX_REF_NAME_CHARS, REF_NAME_PATTERN
 
-SpeechText = Annotated[str, Field(min_length=1), AfterValidator(require_text)]
+NOT_BLANK_PATTERN = r"\S"
+"""Documents :func:`require_text`'s "not only spaces" (``str.strip()`` and ``\\S`` agree on spaces)."""
+
+SpeechText = Annotated[
+    str, Field(min_length=1, json_schema_extra={"pattern": NOT_BLANK_PATTERN}), AfterValidator(require_text)
+]
 """Text to speak in a request schema: whitespace-only text is a validation error of the field, by
 the same check (:func:`~f5vi.engine.validation.require_text`) the engine runs."""
 
@@ -75,18 +81,38 @@ class TTSInput:
     format: str = "wav"
 
 
-class SpeechFields(BaseModel):
-    """Text, voice and speed: what synthesis and its normalisation preview (``POST /normalize``) take."""
+def _json_integer(value: object) -> object:
+    """JSON Schema's ``integer`` includes ``8.0``; strict validation then refuses ``"8"`` and ``true``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
-    model_config = ConfigDict(extra="ignore")
+
+# The constraints come before the validator: the other way round pydantic writes "ge"/"le" into the
+# JSON schema instead of "minimum"/"maximum" (the checks themselves work either way).
+NfeStep = Annotated[int, Field(ge=1, le=128), BeforeValidator(_json_integer)]
+"""ODE steps, as strictly typed requests take integers: 8 or 8.0, not "8", not true."""
+Seed = Annotated[int, Field(ge=0, lt=2**32), BeforeValidator(_json_integer)]
+
+
+class SpeechFields(BaseModel):
+    """Text, voice and speed: what synthesis and its normalisation preview (``POST /normalize``) take.
+
+    Unknown fields are ignored (older clients send extras); the known ones are typed strictly: ``"8"``
+    is not a number and ``true`` is not 1."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     text: SpeechText = Field(
-        description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`. " + VOICE_TAGS_HELP
+        description="Text to speak (Vietnamese), not only spaces. Limit: `F5VI_MAX_TEXT_CHARS`. "
+        + VOICE_TAGS_HELP
     )
     ref_name: str = Field(
         min_length=1,
-        max_length=256,
-        description="Reference voice: `3_Nu`, `3_Nu.wav`, `sample/3_Nu.wav` or `voice:3_Nu`.",
+        max_length=MAX_REF_NAME_CHARS,
+        description="Reference voice: `3_Nu`, `3_Nu.wav`, `sample/3_Nu.wav` or `voice:3_Nu`. A name that "
+        "does not match the pattern is answered 400 `invalid_voice_name`.",
+        json_schema_extra={"pattern": REF_NAME_PATTERN},  # checked by the voice library
     )
     speed: float | None = Field(None, ge=0.3, le=2.0, description="Speaking rate; default 0.9.")
 
@@ -96,6 +122,7 @@ class TTSRequest(SpeechFields):
 
     model_config = ConfigDict(
         extra="ignore",
+        strict=True,
         json_schema_extra={
             "examples": [{"text": "Xin chào, tôi là trợ lý ảo.", "ref_name": "vi_north_male", "speed": 0.9}]
         },
@@ -107,8 +134,8 @@ class TTSRequest(SpeechFields):
         description="Optional client id (letters, digits, `_`, `-`; <= 128). Resubmitting the same id "
         "with the same request returns the existing job; with a different request: 409.",
     )
-    nfe_step: int | None = Field(None, ge=1, le=128, description="ODE steps; default 32.")
-    seed: int | None = Field(None, ge=0, lt=2**32, description="Random seed; chosen and reported if omitted.")
+    nfe_step: NfeStep | None = Field(None, description="ODE steps; default 32.")
+    seed: Seed | None = Field(None, description="Random seed; chosen and reported if omitted.")
     format: OutputFormat = Field("wav", description="Output format; wav is 16-bit PCM mono 24 kHz.")
 
     def to_input(self) -> TTSInput:

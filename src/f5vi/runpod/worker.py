@@ -135,6 +135,8 @@ class WorkerHost:
     def _start_http(self) -> None:
         import uvicorn
 
+        from f5vi.api.http_server import uvicorn_options
+
         assert self._app is not None and self._loop is not None
         config = uvicorn.Config(
             self._app,
@@ -144,6 +146,7 @@ class WorkerHost:
             log_level=self.settings.log_level.lower(),
             server_header=False,
             access_log=False,
+            **uvicorn_options(self.settings),
         )
         server = uvicorn.Server(config)
         self._server = server

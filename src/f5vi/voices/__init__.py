@@ -1,4 +1,4 @@
-"""Reference voices: a directory of ``<id>.wav`` + ``<id>.txt``, resolved safely by id."""
+"""Reference voices: directories of ``<id>.wav`` + ``<id>.txt``, resolved safely by id."""
 
 from f5vi.voices.errors import (
     InvalidVoiceNameError,
@@ -7,6 +7,7 @@ from f5vi.voices.errors import (
     VoiceExistsError,
     VoiceLibraryError,
     VoiceNotFoundError,
+    VoiceReadOnlyError,
     VoiceUnreadableError,
     VoiceUploadTooLargeError,
 )
@@ -18,8 +19,11 @@ from f5vi.voices.library import (
     parse_voice_name,
     validate_voice_id,
 )
+from f5vi.voices.names import REF_NAME_PATTERN, VOICE_ID_PATTERN
 
 __all__ = [
+    "REF_NAME_PATTERN",
+    "VOICE_ID_PATTERN",
     "VOICE_ID_RE",
     "InvalidVoiceNameError",
     "InvalidVoiceUploadError",
@@ -29,6 +33,7 @@ __all__ = [
     "VoiceLibrary",
     "VoiceLibraryError",
     "VoiceNotFoundError",
+    "VoiceReadOnlyError",
     "VoiceUnreadableError",
     "VoiceUploadTooLargeError",
     "normalize_transcript",

@@ -21,6 +21,11 @@ class VoiceExistsError(VoiceLibraryError, code="voice_exists", http_status=409):
     """Upload to an id that is taken, without ``overwrite``."""
 
 
+class VoiceReadOnlyError(VoiceLibraryError, code="voice_read_only", http_status=403):
+    """The voice ships with the server (or lives in a directory marked read-only): it can be listed and
+    used, never overwritten or deleted through the API, and its id cannot be uploaded to."""
+
+
 class InvalidVoiceUploadError(VoiceLibraryError, code="invalid_voice_upload", http_status=422):
     """The upload is not usable audio, or its transcript cannot be trusted."""
 

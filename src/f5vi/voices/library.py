@@ -1,213 +1,81 @@
-"""The reference-voice library: ``<voices_dir>/<id>.wav`` + optional ``<id>.txt`` and ``<id>.json``.
+"""The reference-voice library: read-only voice directories plus one directory for uploads.
 
-- ``<id>.wav``  the reference clip (uploads are stored as 24 kHz mono 16-bit PCM, at most
-  ``max_reference_seconds`` of speech);
-- ``<id>.txt``  the exact transcript of what is said in the clip *as synthesis uses it* (UTF-8, one
-  line). Missing: :meth:`VoiceLibrary.ensure_transcript` writes it with the transcriber;
-- ``<id>.json`` optional metadata (``synthetic``, ``description``, ``source``, upload provenance).
+Where voices live (see README, "Voices"):
 
-Security: a voice is named by an id from a strict ASCII allow-list, never by a path. Every path is
-built inside the voices directory and checked with :meth:`Path.is_relative_to` after resolving
-symlinks, so ``../x``, absolute paths, encoded separators and symlinks pointing out are refused.
+- **read-only** directories: the voices that ship with the server (``F5VI_VOICES_DIR``, ``voices/`` in
+  the repository and the image) and any the operator adds (``F5VI_READ_ONLY_VOICES_DIRS``). Their
+  voices are listed and used like any other, but the API never writes there: deleting or
+  overwriting one, or uploading to its id, is refused with ``403 voice_read_only``. A missing
+  transcript of such a voice is transcribed on first use and kept in memory only.
+- the **upload** directory (``F5VI_UPLOADED_VOICES_DIR``, default ``<data_dir>/voices``): where
+  ``POST /voices`` stores voices, which can then be overwritten and deleted.
 
-Transcript/audio consistency: synthesis (``f5vi.engine.reference``) runs ``load_audio`` +
-``prepare_reference`` on the stored file, which clips long clips at a silence. A transcript must
-describe that clipped audio, so this module transcribes exactly that audio, stores uploads longer than
-the limit already clipped, and refuses a user transcript for an upload that had to be clipped.
+Resolution: an id is looked up in the read-only directories in their configured order, then in the
+upload directory; the first hit wins. Because uploads can never take a read-only id, an uploaded voice
+cannot shadow a shipped one; a file put there by hand under such an id is ignored (with a warning).
 
-Writes are atomic (temporary file in the same directory + ``os.replace``) and serialised by a lock
-within the process; a reader never sees half a file.
+Uploads are stored as 24 kHz mono 16-bit PCM with at most ``max_reference_seconds`` of speech (see
+:mod:`f5vi.voices.upload`). Writes are atomic and serialised by a lock within the process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import logging
-import os
-import re
-import tempfile
 import threading
-import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import soundfile as sf
+from typing import TYPE_CHECKING
 
 from f5vi.engine.asr import Transcriber
-from f5vi.engine.audio import (
-    TAIL_SILENCE_SECONDS,
-    PreparedReference,
-    encode_audio,
-    load_audio,
-    prepare_reference,
-    resample,
-)
+from f5vi.engine.audio import PreparedReference, load_audio, prepare_reference
 from f5vi.engine.errors import InvalidReferenceError
-from f5vi.engine.types import SAMPLE_RATE, ReferenceVoice
+from f5vi.voices.directory import Voice, VoiceDirectory, normalize_transcript
 from f5vi.voices.errors import (
     InvalidVoiceNameError,
     InvalidVoiceUploadError,
     TranscriptionUnavailableError,
     VoiceExistsError,
     VoiceNotFoundError,
+    VoiceReadOnlyError,
     VoiceUnreadableError,
-    VoiceUploadTooLargeError,
 )
+from f5vi.voices.names import (
+    AUDIO_SUFFIX,
+    METADATA_SUFFIX,
+    TRANSCRIPT_SUFFIX,
+    VOICE_ID_RE,
+    parse_voice_name,
+    shorten,
+    validate_voice_id,
+)
+from f5vi.voices.upload import UploadLimits, check_upload_bytes, prepare_upload
+
+if TYPE_CHECKING:
+    from f5vi.config import Settings
+
+__all__ = [
+    "VOICE_ID_RE",
+    "Voice",
+    "VoiceLibrary",
+    "normalize_transcript",
+    "parse_voice_name",
+    "validate_voice_id",
+]
 
 logger = logging.getLogger(__name__)
 
-VOICE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-"""Allowed voice ids: ASCII letters, digits, ``.``, ``_``, ``-``; first a letter or digit; <= 64 chars."""
-MAX_REF_NAME_CHARS = 256
-"""Longest ``ref_name`` looked at (prefix + id + suffix); anything longer is refused unparsed."""
-AUDIO_SUFFIX = ".wav"
-TRANSCRIPT_SUFFIX = ".txt"
-METADATA_SUFFIX = ".json"
-_RESERVED_ID_SUFFIXES = (AUDIO_SUFFIX, TRANSCRIPT_SUFFIX, METADATA_SUFFIX, ".tmp")
-_NAME_PREFIXES = ("voice:",)
-_DIR_PREFIXES = ("sample/", "voices/")
-"""The seed's ``ref_name`` forms: ``3_Nu``, ``3_Nu.wav``, ``sample/3_Nu.wav``; plus ours."""
-
-UPLOAD_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "MP3", "OGG"})
-"""Containers accepted for upload (as libsndfile names them)."""
-MAX_UPLOAD_SECONDS = 600.0
-"""Longest upload decoded at all (the clip kept is at most ``max_reference_seconds``)."""
 MAX_TRANSCRIPT_CHARS = 2000
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Voice:
-    """One reference voice as stored on disk."""
-
-    id: str
-    audio_path: Path
-    transcript: str | None
-    duration_seconds: float
-    sample_rate: int
-    channels: int
-    size_bytes: int
-    synthetic: bool = False
-    description: str | None = None
-
-    @property
-    def has_transcript(self) -> bool:
-        return self.transcript is not None
-
-    def to_reference(self) -> ReferenceVoice:
-        """The engine's view of this voice (``transcript`` None means: not transcribed yet)."""
-        return ReferenceVoice(audio_path=self.audio_path, transcript=self.transcript, voice_id=self.id)
-
-
-# --------------------------------------------------------------------------------------------------
-# Names
-
-
-def validate_voice_id(voice_id: object) -> str:
-    """Return ``voice_id`` if it is a valid id to store a voice under, else raise InvalidVoiceNameError."""
-    if not isinstance(voice_id, str):
-        raise InvalidVoiceNameError(f"voice id must be a string, got {type(voice_id).__name__}")
-    if not VOICE_ID_RE.fullmatch(voice_id):
-        raise InvalidVoiceNameError(
-            f"invalid voice id {_shorten(voice_id)!r}: use 1-64 ASCII letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    if ".." in voice_id:
-        raise InvalidVoiceNameError(f"invalid voice id {voice_id!r}: '..' is not allowed")
-    if voice_id.lower().endswith(_RESERVED_ID_SUFFIXES):
-        raise InvalidVoiceNameError(
-            f"invalid voice id {voice_id!r}: must not end with {', '.join(_RESERVED_ID_SUFFIXES)}"
-        )
-    return voice_id
-
-
-def parse_voice_name(ref_name: object) -> str:
-    """Map a ``ref_name`` in any accepted form to a voice id.
-
-    Accepted: ``3_Nu``, ``3_Nu.wav``, ``sample/3_Nu.wav``, ``voices/3_Nu.wav``, ``voice:3_Nu``. Nothing
-    is URL-decoded or path-normalised: any other separator, ``..``, ``%``, NUL or control character
-    makes the name invalid.
-    """
-    if not isinstance(ref_name, str):
-        raise InvalidVoiceNameError(f"voice name must be a string, got {type(ref_name).__name__}")
-    if len(ref_name) > MAX_REF_NAME_CHARS:
-        raise InvalidVoiceNameError(f"voice name is too long ({len(ref_name)} characters)")
-    name = ref_name.strip()
-    if not name:
-        raise InvalidVoiceNameError("voice name is empty")
-    for prefix in _NAME_PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-            break
-    for prefix in _DIR_PREFIXES:
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-            break
-    if name.lower().endswith(AUDIO_SUFFIX):
-        name = name[: -len(AUDIO_SUFFIX)]
-    try:
-        return validate_voice_id(name)
-    except InvalidVoiceNameError:
-        raise InvalidVoiceNameError(
-            f"invalid voice name {_shorten(ref_name)!r}: expected a voice id such as 'vi_north_male' "
-            "(optionally 'vi_north_male.wav', 'sample/vi_north_male.wav' or 'voice:vi_north_male')"
-        ) from None
-
-
-def _shorten(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-# --------------------------------------------------------------------------------------------------
-# Text files
-
-
-def normalize_transcript(text: str) -> str:
-    """NFC, every run of whitespace (newlines included) to one space, stripped."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-def _read_transcript(path: Path) -> str | None:
-    """The transcript in ``path``; None when the file is missing or blank."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise VoiceUnreadableError(f"cannot read transcript {path.name}: {exc}") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise VoiceUnreadableError(f"transcript {path.name} is not valid UTF-8: {exc}") from exc
-    return normalize_transcript(text) or None
-
-
-def _read_metadata(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable voice metadata %s: %s", path.name, exc)
-        return {}
-    if not isinstance(data, dict):
-        logger.warning("ignoring voice metadata %s: not a JSON object", path.name)
-        return {}
-    return data
-
-
-# --------------------------------------------------------------------------------------------------
-# The library
-
-
 class VoiceLibrary:
-    """List, resolve, upload and delete reference voices in one directory."""
+    """List, resolve, upload and delete reference voices.
+
+    ``voices_dir`` is the writable directory (uploads); ``read_only_dirs`` are searched first and never
+    written. The server builds it with :meth:`from_settings`.
+    """
 
     def __init__(
         self,
@@ -217,52 +85,72 @@ class VoiceLibrary:
         *,
         target_rms: float = 0.1,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        read_only_dirs: Sequence[Path] = (),
     ) -> None:
         self.voices_dir = Path(voices_dir)
         self.transcriber = transcriber
         self.max_reference_seconds = float(max_reference_seconds)
         self.target_rms = float(target_rms)
         self.max_upload_bytes = int(max_upload_bytes)
+        self._uploads = VoiceDirectory(self.voices_dir, read_only=False)
+        self._read_only = tuple(VoiceDirectory(Path(d), read_only=True) for d in read_only_dirs)
+        for directory in self._read_only:
+            if directory.root() == self._uploads.root():
+                raise ValueError(
+                    f"the upload directory {self.voices_dir} is also configured read-only; "
+                    "set F5VI_UPLOADED_VOICES_DIR to a directory of its own"
+                )
         self._lock = threading.RLock()
+        self._memory_transcripts: dict[tuple[str, int, int], str] = {}
+        """Transcripts of read-only voices without ``<id>.txt``, keyed by audio path, size and mtime."""
 
-    # -- paths ------------------------------------------------------------------------------------
-    def _root(self) -> Path:
-        return self.voices_dir.resolve()
+    @classmethod
+    def from_settings(cls, settings: Settings, transcriber: Transcriber | None = None) -> VoiceLibrary:
+        """The server's library: shipped + operator read-only directories, uploads in the data dir."""
+        return cls(
+            settings.uploaded_voices_path,
+            transcriber,
+            settings.max_reference_seconds,
+            target_rms=settings.target_rms,
+            max_upload_bytes=settings.max_upload_bytes,
+            read_only_dirs=settings.read_only_voice_dirs,
+        )
 
-    def _path(self, voice_id: str, suffix: str) -> Path:
-        """``<voices_dir>/<id><suffix>``, refused if it (or the symlink it is) leads out of the directory."""
-        root = self._root()
-        path = root / f"{voice_id}{suffix}"
-        if path.parent != root:  # cannot happen for a validated id; keep the invariant explicit
-            raise InvalidVoiceNameError(f"invalid voice id {voice_id!r}")
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
-            raise InvalidVoiceNameError(f"voice {voice_id!r} points outside the voices directory")
-        return path
+    @property
+    def _directories(self) -> tuple[VoiceDirectory, ...]:
+        """In resolution order."""
+        return (*self._read_only, self._uploads)
+
+    def _home(self, voice_id: str) -> VoiceDirectory | None:
+        """The directory whose voice ``voice_id`` names (the first that has it)."""
+        for directory in self._directories:
+            if directory.has(voice_id):
+                return directory
+        return None
+
+    def _read_only_home(self, voice_id: str) -> VoiceDirectory | None:
+        return next((d for d in self._read_only if d.has(voice_id)), None)
 
     # -- reading ----------------------------------------------------------------------------------
     def list(self) -> list[Voice]:
-        """All readable voices, sorted by id. Unreadable or escaping entries are skipped with a warning."""
-        root = self._root()
-        if not root.is_dir():
-            return []
-        voices: list[Voice] = []
-        for voice_id in self._ids(root):
-            try:
-                voices.append(self._load(voice_id))
-            except (InvalidVoiceNameError, VoiceUnreadableError, VoiceNotFoundError) as exc:
-                logger.warning("skipping voice %r: %s", voice_id, exc)
-        return voices
-
-    def _ids(self, root: Path) -> Iterator[str]:
-        for entry in sorted(root.iterdir()):
-            name = entry.name
-            if not name.endswith(AUDIO_SUFFIX) or name.startswith("."):
-                continue
-            voice_id = name[: -len(AUDIO_SUFFIX)]
-            try:
-                yield validate_voice_id(voice_id)
-            except InvalidVoiceNameError:
-                logger.warning("ignoring %s in the voices directory: not a valid voice id", name)
+        """All readable voices, sorted by id. Unreadable, escaping or shadowed entries are skipped with a
+        warning."""
+        voices: dict[str, Voice] = {}
+        for directory in self._directories:
+            for voice_id in directory.ids():
+                if voice_id in voices:
+                    logger.warning(
+                        "voice %r in %s is ignored: %s has a voice of that id",
+                        voice_id,
+                        directory.path,
+                        voices[voice_id].audio_path.parent,
+                    )
+                    continue
+                try:
+                    voices[voice_id] = self._load_from(directory, voice_id)
+                except (InvalidVoiceNameError, VoiceUnreadableError, VoiceNotFoundError) as exc:
+                    logger.warning("skipping voice %r: %s", voice_id, exc)
+        return [voices[key] for key in sorted(voices)]
 
     def resolve(self, ref_name: str) -> Voice:
         """The voice named by ``ref_name`` (any accepted form; see :func:`parse_voice_name`)."""
@@ -273,36 +161,26 @@ class VoiceLibrary:
         return self._load(validate_voice_id(voice_id))
 
     def exists(self, voice_id: str) -> bool:
-        path = self._path(validate_voice_id(voice_id), AUDIO_SUFFIX)
-        return path.is_file()
+        return self._home(validate_voice_id(voice_id)) is not None
 
     def _load(self, voice_id: str) -> Voice:
-        audio_path = self._path(voice_id, AUDIO_SUFFIX)
-        if not audio_path.is_file():
+        directory = self._home(voice_id)
+        if directory is None:
             raise VoiceNotFoundError(f"voice {voice_id!r} not found")
-        try:
-            info = sf.info(str(audio_path))
-            size = audio_path.stat().st_size
-        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise VoiceUnreadableError(f"voice {voice_id!r}: cannot read {audio_path.name}: {exc}") from exc
-        try:
-            transcript_path = self._path(voice_id, TRANSCRIPT_SUFFIX)
-            metadata_path = self._path(voice_id, METADATA_SUFFIX)
-        except InvalidVoiceNameError as exc:
-            raise VoiceUnreadableError(str(exc)) from exc
-        metadata = _read_metadata(metadata_path)
-        description = metadata.get("description")
-        return Voice(
-            id=voice_id,
-            audio_path=audio_path,
-            transcript=_read_transcript(transcript_path),
-            duration_seconds=float(info.frames) / float(info.samplerate),
-            sample_rate=int(info.samplerate),
-            channels=int(info.channels),
-            size_bytes=int(size),
-            synthetic=bool(metadata.get("synthetic", False)),
-            description=description if isinstance(description, str) else None,
-        )
+        return self._load_from(directory, voice_id)
+
+    def _load_from(self, directory: VoiceDirectory, voice_id: str) -> Voice:
+        voice = directory.load(voice_id)
+        if voice.transcript is None and directory.read_only:
+            remembered = self._memory_transcripts.get(self._memory_key(voice))
+            if remembered is not None:
+                voice = dataclasses.replace(voice, transcript=remembered)
+        return voice
+
+    @staticmethod
+    def _memory_key(voice: Voice) -> tuple[str, int, int]:
+        stat = voice.audio_path.stat()
+        return (str(voice.audio_path), stat.st_size, stat.st_mtime_ns)
 
     # -- transcripts ------------------------------------------------------------------------------
     def prepare(self, voice: Voice) -> PreparedReference:
@@ -316,9 +194,10 @@ class VoiceLibrary:
         )
 
     def ensure_transcript(self, voice: Voice) -> Voice:
-        """Return ``voice`` with a transcript, transcribing and caching ``<id>.txt`` if it has none.
+        """Return ``voice`` with a transcript, transcribing it if it has none.
 
         The transcriber hears the clipped, trimmed reference that synthesis uses, not the whole file.
+        The result is cached as ``<id>.txt`` for an uploaded voice, in memory for a read-only one.
         Raises :class:`TranscriptionUnavailableError` without a transcriber, ``InvalidReferenceError``
         when the audio is unusable or no speech is recognised, ``ModelLoadError`` when ASR cannot load.
         """
@@ -337,8 +216,18 @@ class VoiceLibrary:
             text = normalize_transcript(self.transcriber.transcribe(prepared.wave_24k, prepared.sample_rate))
             if not text:
                 raise InvalidReferenceError(f"no speech was recognised in voice {voice.id!r}")
-            self._write_text(self._path(voice.id, TRANSCRIPT_SUFFIX), text)
-            logger.info("wrote transcript for voice %r (%d characters)", voice.id, len(text))
+            if current.read_only:
+                self._memory_transcripts[self._memory_key(current)] = text
+                logger.info(
+                    "transcribed read-only voice %r (%d characters; kept in memory: add %s%s to keep it)",
+                    voice.id,
+                    len(text),
+                    voice.id,
+                    TRANSCRIPT_SUFFIX,
+                )
+            else:
+                self._uploads.write_text(voice.id, TRANSCRIPT_SUFFIX, text)
+                logger.info("wrote transcript for voice %r (%d characters)", voice.id, len(text))
             return dataclasses.replace(current, transcript=text)
 
     # -- writing ----------------------------------------------------------------------------------
@@ -351,162 +240,92 @@ class VoiceLibrary:
         *,
         overwrite: bool = False,
     ) -> Voice:
-        """Validate and store an uploaded reference clip as ``<id>.wav`` (24 kHz mono 16-bit).
+        """Validate and store an uploaded reference clip as ``<id>.wav`` in the upload directory.
 
         ``transcript`` must be exactly what is said. An upload longer than ``max_reference_seconds`` is
         stored as synthesis would cut it (at a pause, long silences shortened). If speech had to be cut,
         a user transcript can no longer be trusted to match and the upload is refused; if only silence
-        went, the transcript still holds. Without a transcript the stored audio is transcribed.
+        went, the transcript still holds. Without a transcript the stored audio is transcribed. The id
+        of a read-only voice is refused (:class:`VoiceReadOnlyError`), with or without ``overwrite``.
         """
+        text = self.check_upload(voice_id, data, transcript, filename_hint, overwrite=overwrite)
+        label = shorten(filename_hint or "the upload", 60)
+        prepared = prepare_upload(data, text, label, self._limits, self.transcriber)
+        metadata = {
+            "source": "upload",
+            "original_filename": filename_hint[:200] if filename_hint else None,
+            "original_seconds": round(prepared.original_seconds, 3),
+            "clipped": bool(prepared.clipped),
+            "transcript_source": prepared.transcript_source,
+            "asr_model": self.transcriber.model_id
+            if prepared.transcript_source == "asr" and self.transcriber
+            else None,
+        }
+        with self._lock:
+            self._refuse_read_only(voice_id)  # again: the operator may have added it meanwhile
+            if not overwrite and self._uploads.has(voice_id):
+                raise VoiceExistsError(f"voice {voice_id!r} already exists")
+            # Transcript and metadata first, audio last: the .wav appearing is what makes the voice exist.
+            self._uploads.write_text(voice_id, TRANSCRIPT_SUFFIX, prepared.transcript)
+            self._uploads.write_bytes(
+                voice_id,
+                METADATA_SUFFIX,
+                (json.dumps(metadata, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
+            )
+            self._uploads.write_bytes(voice_id, AUDIO_SUFFIX, prepared.wav_bytes)
+            logger.info(
+                "stored voice %r: %.2f s (from %.2f s), transcript from %s",
+                voice_id,
+                prepared.stored_seconds,
+                prepared.original_seconds,
+                prepared.transcript_source,
+            )
+            return self._load_from(self._uploads, voice_id)
+
+    def check_upload(
+        self,
+        voice_id: str,
+        data: bytes,
+        transcript: str | None = None,
+        filename_hint: str | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> str:
+        """What :meth:`upload` refuses without decoding the audio (id, read-only, exists, transcript
+        length, size, container): the API runs it before an upload waits for the engine. Returns the
+        normalised transcript ("" for none)."""
         voice_id = validate_voice_id(voice_id)
         text = normalize_transcript(transcript) if transcript is not None else ""
         if len(text) > MAX_TRANSCRIPT_CHARS:
             raise InvalidVoiceUploadError(
                 f"transcript is too long ({len(text)} characters, at most {MAX_TRANSCRIPT_CHARS})"
             )
-        if not overwrite and self.exists(voice_id):
+        self._refuse_read_only(voice_id)
+        if not overwrite and self._uploads.has(voice_id):
             raise VoiceExistsError(f"voice {voice_id!r} already exists")
-        label = _shorten(filename_hint or "the upload", 60)
+        check_upload_bytes(data, shorten(filename_hint or "the upload", 60), self._limits)
+        return text
 
-        wave, sample_rate = self._decode_upload(data, label)
-        first = self._prepare_upload(wave, sample_rate, label)
-        too_long = first.original_seconds > self.max_reference_seconds
-        if too_long:
-            # ``clipped``: speech was dropped (not just long pauses shortened); the words then differ.
-            if text and first.clipped:
-                raise InvalidVoiceUploadError(
-                    f"{label} is {first.original_seconds:.1f} s long; references longer than "
-                    f"{self.max_reference_seconds:g} s are clipped at a pause, so the transcript you sent "
-                    f"would not match the audio kept. Upload a clip of at most "
-                    f"{self.max_reference_seconds:g} s with its transcript, or omit the transcript to have "
-                    "the kept audio transcribed automatically.",
-                    code="transcript_for_clipped_audio",
-                )
-            # Keep the clip synthesis would use, at its original loudness and without the 50 ms tail
-            # prepare_reference appends (so preparing the stored file again clips nothing more).
-            tail = round(TAIL_SILENCE_SECONDS * SAMPLE_RATE)
-            stored = first.wave_24k[: max(first.wave_24k.size - tail, 0)] / first.rms_scale
-        else:
-            stored = resample(wave, sample_rate, SAMPLE_RATE)
-        wav_bytes = encode_audio(stored, SAMPLE_RATE, "wav")
-
-        # What synthesis will hear: the stored bytes, loaded and prepared as the engine does.
-        used = self._prepare_upload(*load_audio(wav_bytes), label)
-        if used.clipped and text:  # defensive: the stored clip is within the limit
-            raise InvalidVoiceUploadError(
-                f"{label} would be clipped again at synthesis time; upload a shorter clip"
-            )
-        source = "user"
-        if not text:
-            if self.transcriber is None:
-                raise TranscriptionUnavailableError(
-                    "a transcript is required: automatic transcription is not configured on this server"
-                )
-            try:
-                text = normalize_transcript(self.transcriber.transcribe(used.wave_24k, used.sample_rate))
-            except InvalidReferenceError as exc:
-                raise InvalidVoiceUploadError(f"{label}: {exc.message}") from exc
-            if not text:
-                raise InvalidVoiceUploadError(f"{label}: no speech was recognised; send the transcript")
-            source = "asr"
-
-        metadata = {
-            "source": "upload",
-            "original_filename": filename_hint[:200] if filename_hint else None,
-            "original_seconds": round(first.original_seconds, 3),
-            "clipped": bool(first.clipped),
-            "transcript_source": source,
-            "asr_model": self.transcriber.model_id if source == "asr" and self.transcriber else None,
-        }
-        with self._lock:
-            audio_path = self._path(voice_id, AUDIO_SUFFIX)
-            if not overwrite and audio_path.exists():
-                raise VoiceExistsError(f"voice {voice_id!r} already exists")
-            # Transcript and metadata first, audio last: the .wav appearing is what makes the voice exist.
-            self._write_text(self._path(voice_id, TRANSCRIPT_SUFFIX), text)
-            self._write_bytes(
-                self._path(voice_id, METADATA_SUFFIX),
-                (json.dumps(metadata, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
-            )
-            self._write_bytes(audio_path, wav_bytes)
-            logger.info(
-                "stored voice %r: %.2f s (from %.2f s), transcript from %s",
-                voice_id,
-                stored.size / SAMPLE_RATE,
-                first.original_seconds,
-                source,
-            )
-            return self._load(voice_id)
+    @property
+    def _limits(self) -> UploadLimits:
+        return UploadLimits(self.max_upload_bytes, self.max_reference_seconds, self.target_rms)
 
     def delete(self, voice_id: str) -> None:
-        """Remove a voice (audio, transcript, metadata). Unknown id: :class:`VoiceNotFoundError`."""
+        """Remove an uploaded voice (audio, transcript, metadata).
+
+        Unknown id: :class:`VoiceNotFoundError`; a read-only voice: :class:`VoiceReadOnlyError`.
+        """
         voice_id = validate_voice_id(voice_id)
         with self._lock:
-            audio_path = self._path(voice_id, AUDIO_SUFFIX)
-            if not audio_path.is_file():
+            self._refuse_read_only(voice_id)
+            if not self._uploads.has(voice_id):
                 raise VoiceNotFoundError(f"voice {voice_id!r} not found")
-            # Audio first: once it is gone the voice no longer exists, whatever happens next.
-            for suffix in (AUDIO_SUFFIX, TRANSCRIPT_SUFFIX, METADATA_SUFFIX):
-                with contextlib.suppress(FileNotFoundError):
-                    self._path(voice_id, suffix).unlink()
+            self._uploads.remove(voice_id)
             logger.info("deleted voice %r", voice_id)
 
-    # -- upload helpers ---------------------------------------------------------------------------
-    def _decode_upload(self, data: bytes, label: str) -> tuple[np.ndarray, int]:
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise InvalidVoiceUploadError(f"{label}: upload must be bytes")
-        if len(data) > self.max_upload_bytes:
-            raise VoiceUploadTooLargeError(
-                f"{label} is {len(data)} bytes; the limit is {self.max_upload_bytes} bytes"
+    def _refuse_read_only(self, voice_id: str) -> None:
+        if self._read_only_home(voice_id) is not None:
+            raise VoiceReadOnlyError(
+                f"voice {voice_id!r} ships with this server and is read-only: it cannot be overwritten or "
+                "deleted through the API; upload your voice under another id"
             )
-        if len(data) == 0:
-            raise InvalidVoiceUploadError(f"{label} is empty")
-        raw = bytes(data)
-        try:
-            info = sf.info(io.BytesIO(raw))
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError, EOFError):
-            raise InvalidVoiceUploadError(
-                f"{label} is not a readable audio file (send WAV, FLAC, MP3 or OGG)"
-            ) from None
-        if info.format not in UPLOAD_FORMATS:
-            raise InvalidVoiceUploadError(
-                f"{label}: unsupported audio format {info.format}; send WAV, FLAC, MP3 or OGG"
-            )
-        if info.samplerate <= 0 or info.frames <= 0:
-            raise InvalidVoiceUploadError(f"{label} contains no audio")
-        if info.frames / info.samplerate > MAX_UPLOAD_SECONDS:
-            raise InvalidVoiceUploadError(
-                f"{label} is {info.frames / info.samplerate:.0f} s; uploads over {MAX_UPLOAD_SECONDS:g} s "
-                f"are refused (a reference needs at most {self.max_reference_seconds:g} s of speech)"
-            )
-        try:
-            return load_audio(raw)
-        except InvalidReferenceError as exc:
-            raise InvalidVoiceUploadError(f"{label}: {exc.message}") from exc
-
-    def _prepare_upload(self, wave: np.ndarray, sample_rate: int, label: str) -> PreparedReference:
-        try:
-            return prepare_reference(
-                wave, sample_rate, max_seconds=self.max_reference_seconds, target_rms=self.target_rms
-            )
-        except InvalidReferenceError as exc:
-            raise InvalidVoiceUploadError(f"{label}: {exc.message}") from exc
-
-    # -- atomic file writes -----------------------------------------------------------------------
-    def _write_text(self, path: Path, text: str) -> None:
-        self._write_bytes(path, (text + "\n").encode("utf-8"))
-
-    def _write_bytes(self, path: Path, payload: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, path)  # replaces a symlink itself, never the file it points to
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise

@@ -18,11 +18,13 @@ router = APIRouter(tags=["admin"], dependencies=[Depends(bearer_scheme)])
     summary="Free cached engine memory; remove expired outputs",
     description=(
         "Memory is freed in the engine's turn, never beside a running synthesis: when the engine is idle "
-        "it happens now (200, `memory` after cleanup); otherwise it is scheduled after the queued work (202)."
+        "it happens now (200, `memory` after cleanup); otherwise it is scheduled after the queued work "
+        "(202). With the queue full there is no room to schedule it: 429 with Retry-After (expired outputs "
+        "are removed all the same)."
     ),
     responses={
         202: {"model": CleanupResponse, "description": "Scheduled after the running job"},
-        **error_responses(),
+        **error_responses(429, 503),
     },
 )
 async def cleanup(manager: ManagerDep, engine: EngineDep, response: Response) -> CleanupResponse:

@@ -22,7 +22,8 @@ from fastapi.responses import StreamingResponse
 
 from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import BaseUrlDep, ManagerDep, RuntimeDep, SettingsDep
-from f5vi.api.responses import error_responses
+from f5vi.api.params import JobIdPath
+from f5vi.api.responses import error_responses, sse_content
 from f5vi.api.views import job_view
 from f5vi.config import Settings
 from f5vi.jobs.errors import UnknownJobError
@@ -40,6 +41,31 @@ SHUTDOWN_MESSAGE = (
     "the server is restarting; the job is kept and runs after the restart - reconnect to follow it"
 )
 
+SSE_CONTENT = sse_content(
+    "One Server-Sent Event (UTF-8). The stream starts with `retry: 2000`; then for every change of the job "
+    "an event `progress` with `id` 1, 2, ... and the job as `data` (as `GET /tts/progress/{job_id}`, one "
+    "line of JSON), starting with the current state; once the job is final (succeeded, failed, cancelled) "
+    "the same as event `done`, and the stream ends. A comment line `: keep-alive` comes every 15 s "
+    "without changes. `progress` never decreases. When the server shuts down first, the last event is "
+    "`shutdown` with `{job_id, message}`: the job is kept; reconnect after the restart.",
+    {
+        "anyOf": [
+            {"$ref": "#/components/schemas/JobView"},
+            {
+                "type": "object",
+                "required": ["job_id", "message"],
+                "properties": {"job_id": {"type": "string"}, "message": {"type": "string"}},
+            },
+        ]
+    },
+    events=["progress", "done", "shutdown"],
+    example=(
+        f"retry: {RETRY_MILLISECONDS}\n\n"
+        'event: progress\nid: 1\ndata: {"job_id":"j1","state":"running","progress":40.0,...}\n\n'
+        'event: done\nid: 2\ndata: {"job_id":"j1","state":"succeeded","progress":100.0,...}\n\n'
+    ),
+)
+
 
 @router.get(
     "/tts/progress/{job_id}/events",
@@ -51,14 +77,14 @@ SHUTDOWN_MESSAGE = (
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "An SSE stream of job snapshots",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "An SSE stream of job snapshots (see the schema's description)",
+            "content": SSE_CONTENT,
         },
         **error_responses(404, 422),
     },
 )
 async def job_events(
-    job_id: str, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep, runtime: RuntimeDep
+    job_id: JobIdPath, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep, runtime: RuntimeDep
 ) -> StreamingResponse:
     job = await manager.get(job_id)
     if job is None:

@@ -10,8 +10,9 @@ the server has none). Fields:
   the library has one, else ``F5VI_DEFAULT_VOICE``, else the library's first voice in id order, so
   unmodified OpenAI code gets a voice (:mod:`f5vi.api.openai_names`).
 - ``response_format``: ``mp3`` (default, as OpenAI), ``opus``, ``flac``, ``wav`` (16-bit PCM),
-  ``pcm`` (raw s16le, 24 kHz, mono) and ``ogg`` (Vorbis). ``aac`` is refused (422): no dependency
-  has an AAC encoder (libsndfile has none; torchaudio 2.11 saves only through torchcodec).
+  ``pcm`` (raw s16le, 24 kHz, mono) and ``ogg`` (Vorbis). ``aac`` is refused (422
+  ``unsupported_format``, and not in the schema's enum): no dependency has an AAC encoder (libsndfile
+  has none; torchaudio 2.11 saves only through torchcodec).
 - ``speed``: 0.3-2.0 here (OpenAI allows 0.25-4.0); outside that: 422 in the error shape. Omitted:
   the server default (``F5VI_SPEED``, 0.9).
 - ``stream`` (not in OpenAI's API; the SDK sends it with ``extra_body={"stream": True}``): audio
@@ -35,25 +36,26 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio.to_thread
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from f5vi.api.audio_media import GENERIC_NOTE, audio_content
 from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import MetricsDep, SettingsDep, StreamsDep, VoicesDep
-from f5vi.api.errors import ApiError
 from f5vi.api.openai_names import resolve_voice_name
-from f5vi.api.responses import error_responses
+from f5vi.api.responses import error_responses, sse_content
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.stream_encoder import StreamEncoder, open_stream_encoder
 from f5vi.formats import FORMATS
-from f5vi.jobs.requests import VOICE_TAGS_HELP, SpeechText, TTSInput
+from f5vi.jobs.requests import VOICE_TAGS_HELP, NfeStep, Seed, SpeechText, TTSInput
 from f5vi.jobs.streaming import AudioStream
+from f5vi.voices.names import MAX_REF_NAME_CHARS, REF_NAME_PATTERN
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["openai"], dependencies=[Depends(bearer_scheme)])
@@ -62,18 +64,28 @@ T = TypeVar("T")
 SPEED_MIN, SPEED_MAX = 0.3, 2.0
 DISCONNECT_POLL_SECONDS = 0.25
 
-SpeechFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "ogg"]
+SpeechFormat = Literal["mp3", "opus", "flac", "wav", "pcm", "ogg"]
+
+
+VoiceName = Annotated[
+    str,
+    # The pattern is documented and enforced by the voice library (400 ``invalid_voice_name``).
+    Field(min_length=1, max_length=MAX_REF_NAME_CHARS, json_schema_extra={"pattern": REF_NAME_PATTERN}),
+]
 
 
 class VoiceRef(BaseModel):
-    id: str = Field(min_length=1, max_length=256)
+    model_config = ConfigDict(strict=True)
+
+    id: VoiceName
 
 
 class SpeechRequest(BaseModel):
-    """OpenAI's ``audio.speech.create`` body plus ``stream``, ``nfe_step`` and ``seed``."""
+    """OpenAI's ``audio.speech.create`` body plus ``stream``, ``nfe_step`` and ``seed`` (typed strictly)."""
 
     model_config = ConfigDict(
         extra="ignore",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -92,7 +104,7 @@ class SpeechRequest(BaseModel):
     input: SpeechText = Field(
         description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`. " + VOICE_TAGS_HELP
     )
-    voice: str | VoiceRef = Field(
+    voice: VoiceName | VoiceRef = Field(
         description='A voice id of this server (`GET /voices`) or `{"id": ...}`. OpenAI names (alloy, echo, '
         "...) pick the voice of that id, else F5VI_DEFAULT_VOICE, else the first voice of the library."
     )
@@ -101,7 +113,10 @@ class SpeechRequest(BaseModel):
         description="mp3 (default), opus, flac, wav (16-bit PCM), pcm (s16le 24 kHz mono), ogg. Not aac.",
     )
     speed: float | None = Field(
-        None, description="0.3-2.0 (narrower than OpenAI's 0.25-4.0); default: the server's (0.9)."
+        None,
+        description="0.3-2.0 (narrower than OpenAI's 0.25-4.0); default: the server's (0.9).",
+        # Documented here, checked by the validator below (with a message that names OpenAI's range).
+        json_schema_extra={"minimum": SPEED_MIN, "maximum": SPEED_MAX},
     )
     stream: bool = Field(
         False,
@@ -113,8 +128,18 @@ class SpeechRequest(BaseModel):
         description="`sse`: Server-Sent Events `speech.audio.delta`/`speech.audio.done` (implies stream).",
     )
     instructions: str | None = Field(None, description="Accepted and ignored (no style control).")
-    nfe_step: int | None = Field(None, ge=1, le=128, description="ODE steps (quality/speed); default 32.")
-    seed: int | None = Field(None, ge=0, lt=2**32, description="Random seed.")
+    nfe_step: NfeStep | None = Field(None, description="ODE steps (quality/speed); default 32.")
+    seed: Seed | None = Field(None, description="Random seed.")
+
+    @field_validator("response_format", mode="before")
+    @classmethod
+    def _not_aac(cls, value: object) -> object:
+        if value == "aac":
+            raise PydanticCustomError(
+                "unsupported_format",
+                "aac is not supported by this server; use mp3, opus, flac, wav, pcm or ogg",
+            )
+        return value
 
     @field_validator("speed")
     @classmethod
@@ -129,6 +154,33 @@ class SpeechRequest(BaseModel):
     @property
     def voice_name(self) -> str:
         return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
+
+
+SPEECH_SSE = sse_content(
+    "One event of OpenAI's speech stream (`stream_format: sse`): unnamed events whose data is "
+    "`speech.audio.delta` (base64 audio in the requested format) and finally `speech.audio.done`.",
+    {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["type", "audio"],
+                "properties": {"type": {"const": "speech.audio.delta"}, "audio": {"type": "string"}},
+            },
+            {
+                "type": "object",
+                "required": ["type", "audio_seconds"],
+                "properties": {
+                    "type": {"const": "speech.audio.done"},
+                    "audio_seconds": {"type": "number"},
+                    "usage": {"type": "null"},
+                },
+            },
+        ]
+    },
+    events=None,
+    example='data: {"type": "speech.audio.delta", "audio": "SUQz..."}\n\n'
+    'data: {"type": "speech.audio.done", "audio_seconds": 1.5, "usage": null}\n\n',
+)
 
 
 @router.post(
@@ -149,7 +201,7 @@ class SpeechRequest(BaseModel):
                 "audio/flac",
                 "audio/wav",
                 "audio/pcm",
-                extra={"text/event-stream": {"schema": {"type": "string"}}},
+                extra=SPEECH_SSE,
             ),
         },
         **error_responses(400, 404, 413, 422, 429, 503),
@@ -165,12 +217,6 @@ async def create_speech(
 ) -> Response:
     received = time.monotonic()
     fmt = body.response_format
-    if fmt == "aac":
-        raise ApiError(
-            422,
-            "unsupported_format",
-            "aac is not supported by this server; use mp3, opus, flac, wav, pcm or ogg",
-        )
     default_voice = settings.default_voice
     voice = await anyio.to_thread.run_sync(resolve_voice_name, body.voice_name, voices, default_voice)
     streaming = body.stream or body.stream_format == "sse"

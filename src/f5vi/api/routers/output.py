@@ -15,16 +15,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from f5vi.api.audio_media import GENERIC_NOTE, audio_content
-from f5vi.api.auth import TOKEN_AUTH_STATE, bearer_scheme
+from f5vi.api.auth import TOKEN_AUTH_STATE, bearer_scheme, download_token_scheme
 from f5vi.api.deps import ManagerDep, StorageDep
 from f5vi.api.errors import ApiError
 from f5vi.api.file_response import AudioFileResponse
+from f5vi.api.params import OutputFilenamePath
 from f5vi.api.responses import error_responses
 from f5vi.formats import FORMATS
 from f5vi.jobs.states import JobState
-from f5vi.storage import check_filename
+from f5vi.storage import check_filename, is_safe_filename
 
-router = APIRouter(tags=["output"], dependencies=[Depends(bearer_scheme)])
+router = APIRouter(tags=["output"], dependencies=[Depends(bearer_scheme), Depends(download_token_scheme)])
 
 OUTPUT_MEDIA_TYPES = tuple(dict.fromkeys(f.media_type.split(";")[0] for f in FORMATS.values()))
 """What a job's output can be (one per ``format``); the response carries the job's own type."""
@@ -43,7 +44,7 @@ _AUDIO = audio_content(*OUTPUT_MEDIA_TYPES)
     },
 )
 async def get_output(
-    filename: str,
+    filename: OutputFilenamePath,
     request: Request,
     manager: ManagerDep,
     storage: StorageDep,
@@ -52,12 +53,15 @@ async def get_output(
         Query(max_length=200, description="The job's secret from its download URL (instead of the API key)."),
     ] = None,
 ) -> Response:
-    check_filename(filename)
-    job = await manager.find_by_output(filename)
-    if getattr(request.state, TOKEN_AUTH_STATE, False) and (
+    token_auth = getattr(request.state, TOKEN_AUTH_STATE, False)
+    # A request let in on its URL token is authorised by the job it names: check that before saying
+    # anything about the name, so a client without the key learns nothing (not even "bad name").
+    job = await manager.find_by_output(filename) if is_safe_filename(filename) else None
+    if token_auth and (
         job is None or not hmac.compare_digest((token or "").encode(), job.confirm_token.encode())
     ):
         raise ApiError(403, "invalid_token", "the download token does not match this file")
+    check_filename(filename)
     if job is None:
         raise ApiError(404, "output_not_found", "no such output file")
     if job.output_deleted_at is not None:

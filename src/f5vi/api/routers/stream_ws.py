@@ -45,7 +45,7 @@ from f5vi.engine.stream_encoder import to_pcm16
 from f5vi.engine.types import SAMPLE_RATE
 from f5vi.engine.validation import require_text
 from f5vi.errors import F5viError, scrub
-from f5vi.jobs.requests import TTSInput
+from f5vi.jobs.requests import NfeStep, Seed, TTSInput
 from f5vi.jobs.streaming import AudioStream, StreamService
 from f5vi.metrics import Metrics
 
@@ -67,15 +67,17 @@ MAX_FRAME_SAMPLES = SAMPLE_RATE
 
 
 class SpeakMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """A ``speak`` message, typed strictly like the HTTP bodies (``"8"`` is not a number)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     type: Literal["speak"] = "speak"
     id: str | None = Field(None, max_length=128, description="Echoed in every frame about this request.")
     text: str = Field(min_length=1)
     voice: str = Field(min_length=1, max_length=256)
     speed: float | None = Field(None, ge=0.3, le=2.0)
-    nfe_step: int | None = Field(None, ge=1, le=128)
-    seed: int | None = Field(None, ge=0, lt=2**32)
+    nfe_step: NfeStep | None = None
+    seed: Seed | None = None
 
 
 @dataclass

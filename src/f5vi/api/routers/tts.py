@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import BaseUrlDep, ManagerDep, SettingsDep
+from f5vi.api.params import JobIdPath
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import JobView, KillResponse, TTSAccepted
 from f5vi.api.views import job_view
@@ -69,7 +70,7 @@ async def _voice_transcript(manager: ManagerDep, voice_id: str) -> str | None:
     responses=error_responses(404, 422),
 )
 async def get_progress(
-    job_id: str, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep
+    job_id: JobIdPath, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep
 ) -> JobView:
     job = await manager.get(job_id)
     if job is None:
@@ -88,7 +89,7 @@ async def get_progress(
     },
 )
 async def kill_job(
-    job_id: str, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep, response: Response
+    job_id: JobIdPath, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep, response: Response
 ) -> KillResponse:
     job = await manager.cancel(job_id)
     view = job_view(job, manager, settings, base_url)
