@@ -266,7 +266,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"fixed schedule ({cfg['schedule']}), voices {', '.join(cfg['voices'])}, normalizer "
         f"{cfg['normalizer']}, params {cfg['num_params']:,}. Throughput = seconds of audio received / "
         "wall seconds of the run; latency = request start (connect) to last audio byte; first audio: "
-        "streams only.",
+        "streams only; load avg: the machine's 1-minute load average when the run's server started and "
+        "when its last request ended.",
         "",
     ]
     if report.get("note"):
@@ -284,6 +285,7 @@ def markdown(report: dict[str, Any]) -> str:
         "p95 s",
         "first audio p50 s",
         "peak RSS MiB",
+        "load avg start → end",
     ]
     vram = report["device"] == "cuda"
     if vram:
@@ -307,6 +309,7 @@ def markdown(report: dict[str, Any]) -> str:
             _f(run["p95_s"]),
             _f(run["first_audio_p50_s"]),
             f"{run['peak_rss_mib']:.0f}",
+            f"{run['loadavg_start']} → {run['loadavg_end']}",
         ]
         if vram:
             cells.append(_f(run["peak_vram_mib"], 0))
