@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint openapi bench sysdeps clean docker-smoke
+.PHONY: serve test lint openapi bench bench-load sysdeps clean docker-smoke
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(STAMP)
 # the first build downloads torch (~20-40 min). BASE_IMAGE: the Dockerfile's CUDA_IMAGE (default: its own).
 docker-smoke:
 	bash docker/smoke.sh $(BASE_IMAGE)
+
+# the real server under N concurrent clients, batching across requests on vs off (bench/load.py)
+bench-load: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m bench.load $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -225,6 +225,7 @@ def test_concurrent_transcription_and_unload(tiny_whisper_dir: Path, speech: tup
     asr.unload()
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_runs_on_cuda_in_half_precision_and_unload_frees_memory(
     tiny_whisper_dir: Path, speech: tuple[np.ndarray, int]
