@@ -16,7 +16,7 @@ _DESCRIPTIONS = {
     410: "The output was removed by retention",
     413: "Request body or upload too large",
     416: "Requested range not satisfiable",
-    422: "Invalid parameters (validation error)",
+    422: "Invalid parameters (validation error; a text with nothing that can be read aloud: invalid_text)",
     429: "Job queue full; see Retry-After",
     500: "Internal error",
     503: "Engine not available (loading failed or shutting down) or out of memory; see Retry-After",

@@ -184,6 +184,16 @@ def _times(text: str) -> str:
     return _TIME.sub(repl, text)
 
 
+_LEADING_ZEROS = re.compile(r"(?<![\d.,:/\-–])0\d+(?!\d|[.,:/\-–]\d)")
+
+
+def _leading_zeros(text: str) -> str:
+    """A whole number written with leading zeros ("007", "00", "0042") is a code, read digit by digit:
+    vinorm drops the zeros ("007" -> "bảy") and reads "00" as nothing at all. Decimals, dates, times
+    and ranges ("0,5", "02/09", "08:30", "05-07") are left to their own rules."""
+    return _LEADING_ZEROS.sub(lambda m: spell_digits(m.group(0)), text)
+
+
 _NEGATIVE = re.compile(r"(?<![^\s(])[-−–](?=\d)")  # at the start, or after a space or "("
 
 
@@ -392,6 +402,7 @@ def pre_normalize(text: str, known_acronyms: frozenset[str] = frozenset()) -> st
         _times,
         _currency,
         _shorthands,
+        _leading_zeros,
         _negatives,
         _ranges,
         _roman_numerals,
