@@ -194,9 +194,14 @@ def test_a_caller_that_stops_listening_mid_step_does_not_stop_the_sampler(
     stream = sampler.run(leaving, stream=True)
     first_index, _ = next(stream)  # its second chunk joins the batch once the first is out
     assert last_step_ran.wait(60), "the stream's second chunk never reached its last step"
-    stream.close()  # the caller goes away while that step is between the model and the bookkeeping
+    # the caller goes away while that step is between the model and the bookkeeping
+    closer = threading.Thread(target=stream.close, daemon=True)
+    closer.start()
+    closer.join(0.5)
+    assert closer.is_alive(), "close() returned while a step holding its chunk still ran"
     may_go_on.set()
+    closer.join(60)
     other_thread.join(60)
-    assert first_index == 0
+    assert not closer.is_alive() and first_index == 0
     assert not other_thread.is_alive(), "the sampling thread died: the other request never finished"
     assert len(other) == 1 and other[0][1].shape[0] == 40

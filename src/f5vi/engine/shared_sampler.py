@@ -68,6 +68,8 @@ class SharedSampler:
         self._cv = threading.Condition()
         self._requests: list[_Request] = []
         self._batch: list[tuple[_Request, int]] = []
+        self._running: list[tuple[_Request, int]] = []
+        """The batch of the step being evaluated now (outside the lock)."""
         self._composition: tuple[int, ...] = ()
         self._arrivals = itertools.count()
         self._ticks = itertools.count()
@@ -88,7 +90,9 @@ class SharedSampler:
         """Sample ``items``; yields ``(index, out)`` as each finishes (earlier indexes are admitted first).
 
         Raises :class:`SynthesisCancelled` once ``cancel`` is set (within one step), or what failed.
-        Closing the iterator early withdraws the items that have not finished.
+        Closing the iterator early withdraws the items that have not finished; it returns once no
+        step that holds them is still running, so nothing is computed for a request after it ended
+        (and a process that exits right after it does not exit under a running step).
         """
         request = _Request(items, cancel, on_step, stream, next(self._arrivals))
         request.pending.extend(range(len(items)))
@@ -110,6 +114,8 @@ class SharedSampler:
             with self._cv:
                 self._withdraw(request)
                 self._cv.notify_all()
+                while any(r is request for r, _ in self._running):
+                    self._cv.wait()
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -127,11 +133,16 @@ class SharedSampler:
                         break
                     self._cv.wait()
                 batch = list(self._batch)
+                self._running = batch
             try:
                 self._step(batch)
             except Exception as exc:  # never let the thread die: every other request waits on it
                 logger.exception("an ODE step of %d item(s) failed; their requests fail", len(batch))
                 self._fail(batch, exc)
+            finally:
+                with self._cv:
+                    self._running = []
+                    self._cv.notify_all()
 
     def _fail(self, batch: list[tuple[_Request, int]], exc: BaseException) -> None:
         with self._cv:
