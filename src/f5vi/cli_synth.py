@@ -12,41 +12,28 @@ from f5vi.engine.asr import Transcriber
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.synthesizer import Synthesizer
 from f5vi.engine.types import SynthesisRequest
-from f5vi.engine.validation import check_text, validate_request
-from f5vi.jobs.requests import (
-    TTSInput,
-    check_format,
-    complete_request,
-    resolve_tagged_voices,
-    synthesis_request,
-    with_transcripts,
-)
+from f5vi.jobs.requests import RequestBuilder, TTSInput, with_transcripts
 from f5vi.voices.library import Voice, VoiceLibrary
 
 
-def voice_for(voice: str, settings: Settings) -> Voice:
-    """A voice id of the server's library (shipped or uploaded), or a path to an audio file (its
+def voice_for(voice: str, settings: Settings, library: VoiceLibrary) -> Voice:
+    """A voice id of the server's ``library`` (shipped or uploaded), or a path to an audio file (its
     ``.txt`` beside it, or transcribed and written there)."""
     path = Path(voice)
-    transcriber = Transcriber(settings.asr_model)
     if path.suffix and path.is_file():
-        library = VoiceLibrary(path.parent, transcriber, settings.max_reference_seconds)
-        return library.ensure_transcript(library.resolve(path.name))
-    library = VoiceLibrary.from_settings(settings, transcriber)
+        beside = VoiceLibrary(path.parent, library.transcriber, settings.max_reference_seconds)
+        return beside.ensure_transcript(beside.resolve(path.name))
     return library.ensure_transcript(library.resolve(voice))
 
 
 def engine_request(settings: Settings, params: TTSInput) -> SynthesisRequest:
     """The engine's request for ``params``: its voice, the voices its ``[voice_id]`` tags name (from
-    the server's library, always by id) with transcripts, the settings' defaults; checked as the
-    server does."""
-    voice = voice_for(params.ref_name, settings)
-    check_text(params.text, settings.max_text_chars)
+    the server's library, always by id) with transcripts, the settings' defaults; checked by the
+    server's own :class:`~f5vi.jobs.requests.RequestBuilder`."""
     library = VoiceLibrary.from_settings(settings, Transcriber(settings.asr_model))
-    tagged = resolve_tagged_voices(params.text, library)
-    request = synthesis_request(complete_request(params, voice.id, settings), voice, tagged)
-    validate_request(request, settings.max_text_chars)
-    return with_transcripts(request, library)
+    voice = voice_for(params.ref_name, settings, library)
+    prepared = RequestBuilder(settings, library).prepare_for(params, voice)
+    return with_transcripts(prepared.synthesis, library)
 
 
 def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[str, Any]:
@@ -58,8 +45,7 @@ def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[
     started = time.perf_counter()
     fmt = params.format or (out.suffix.lstrip(".").lower() or "wav")
     params = replace(params, format=fmt)
-    request = engine_request(settings, params)
-    check_format(fmt)
+    request = engine_request(settings, params)  # checks the format too
     synthesizer = Synthesizer.from_settings(settings)
     loaded = time.perf_counter()
     result = synthesizer.synthesize(request)

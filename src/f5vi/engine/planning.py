@@ -224,8 +224,7 @@ class TextPlanner:
     def _check_reference(request: SynthesisRequest, tag: str | None) -> None:
         """Every voice the text uses has a reference with a transcript (before any normalising)."""
         ref = request.reference_for(tag)
-        if ref is None:  # validate_request refuses this already; kept for callers that bypass it
-            raise InvalidReferenceError(f"no reference voice for the tag [{tag}]")
+        assert ref is not None, "validate_request (run first by plan) refuses a tag without a reference"
         if ref.transcript is None:
             raise InvalidReferenceError(
                 f"{_whose(tag)} has no transcript; transcribe it first (the voice library does this)"

@@ -67,8 +67,8 @@ class _Plan:
     text: TextPlan
 
     @property
-    def chunks(self) -> list[ChunkPlan]:
-        return list(self.text.chunks)
+    def chunks(self) -> tuple[ChunkPlan, ...]:
+        return self.text.chunks
 
     def reference(self, chunk: ChunkPlan) -> ReferenceConditioning:
         """The reference of ``chunk``'s voice (each voice segment has its own)."""

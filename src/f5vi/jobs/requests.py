@@ -270,8 +270,15 @@ class RequestBuilder:
     async def prepare(self, params: TTSInput) -> PreparedRequest:
         """Resolve the voices, fill the defaults, check everything; raises the typed errors."""
         voice = await anyio.to_thread.run_sync(self.voices.resolve, params.ref_name)
+        return await anyio.to_thread.run_sync(self.prepare_for, params, voice)
+
+    def prepare_for(self, params: TTSInput, voice: VoiceLike) -> PreparedRequest:
+        """:meth:`prepare` once the request's own voice is known (blocking: reads the tags' voices).
+
+        The command line calls it directly: its voice may be an audio file outside the library.
+        """
         check_text(params.text, self.settings.max_text_chars)  # before reading any tag's voice
-        tagged = await anyio.to_thread.run_sync(resolve_tagged_voices, params.text, self.voices)
+        tagged = resolve_tagged_voices(params.text, self.voices)
         request = complete_request(params, voice.id, self.settings)
         synthesis = synthesis_request(request, voice, tagged)
         validate_request(synthesis, self.settings.max_text_chars)

@@ -249,8 +249,7 @@ class VoiceLibrary:
         of a read-only voice is refused (:class:`VoiceReadOnlyError`), with or without ``overwrite``.
         """
         text = self.check_upload(voice_id, data, transcript, filename_hint, overwrite=overwrite)
-        label = shorten(filename_hint or "the upload", 60)
-        prepared = prepare_upload(data, text, label, self._limits, self.transcriber)
+        prepared = prepare_upload(data, text, _upload_label(filename_hint), self._limits, self.transcriber)
         metadata = {
             "source": "upload",
             "original_filename": filename_hint[:200] if filename_hint else None,
@@ -262,9 +261,7 @@ class VoiceLibrary:
             else None,
         }
         with self._lock:
-            self._refuse_read_only(voice_id)  # again: the operator may have added it meanwhile
-            if not overwrite and self._uploads.has(voice_id):
-                raise VoiceExistsError(f"voice {voice_id!r} already exists")
+            self._refuse_taken(voice_id, overwrite)  # again: it may have been added meanwhile
             # Transcript and metadata first, audio last: the .wav appearing is what makes the voice exist.
             self._uploads.write_text(voice_id, TRANSCRIPT_SUFFIX, prepared.transcript)
             self._uploads.write_bytes(
@@ -300,10 +297,8 @@ class VoiceLibrary:
             raise InvalidVoiceUploadError(
                 f"transcript is too long ({len(text)} characters, at most {MAX_TRANSCRIPT_CHARS})"
             )
-        self._refuse_read_only(voice_id)
-        if not overwrite and self._uploads.has(voice_id):
-            raise VoiceExistsError(f"voice {voice_id!r} already exists")
-        check_upload_bytes(data, shorten(filename_hint or "the upload", 60), self._limits)
+        self._refuse_taken(voice_id, overwrite)
+        check_upload_bytes(data, _upload_label(filename_hint), self._limits)
         return text
 
     @property
@@ -323,9 +318,20 @@ class VoiceLibrary:
             self._uploads.remove(voice_id)
             logger.info("deleted voice %r", voice_id)
 
+    def _refuse_taken(self, voice_id: str, overwrite: bool) -> None:
+        """An upload may not take a read-only id, nor an uploaded one unless it overwrites."""
+        self._refuse_read_only(voice_id)
+        if not overwrite and self._uploads.has(voice_id):
+            raise VoiceExistsError(f"voice {voice_id!r} already exists")
+
     def _refuse_read_only(self, voice_id: str) -> None:
         if self._read_only_home(voice_id) is not None:
             raise VoiceReadOnlyError(
                 f"voice {voice_id!r} ships with this server and is read-only: it cannot be overwritten or "
                 "deleted through the API; upload your voice under another id"
             )
+
+
+def _upload_label(filename_hint: str | None) -> str:
+    """How messages name an upload: its file name, shortened."""
+    return shorten(filename_hint or "the upload", 60)

@@ -64,7 +64,10 @@ class PreparedUpload:
 def prepare_upload(
     data: bytes, transcript: str, label: str, limits: UploadLimits, transcriber: Transcriber | None
 ) -> PreparedUpload:
-    """Decode, clip and (without ``transcript``) transcribe an upload; raises the library's errors."""
+    """Decode, clip and (without ``transcript``) transcribe an upload; raises the library's errors.
+
+    ``data`` has passed :func:`check_upload_bytes` (the library runs it in ``check_upload`` first).
+    """
     with memory_guard("prepare the uploaded voice"):
         return _prepare(data, transcript, label, limits, transcriber)
 
@@ -72,7 +75,7 @@ def prepare_upload(
 def _prepare(
     data: bytes, text: str, label: str, limits: UploadLimits, transcriber: Transcriber | None
 ) -> PreparedUpload:
-    wave, sample_rate = _decode(data, label, limits)
+    wave, sample_rate = _decode(data, label)
     first = _prepare_reference(wave, sample_rate, label, limits)
     if first.original_seconds > limits.max_reference_seconds:
         # ``clipped``: speech was dropped (not just long pauses shortened); the words then differ.
@@ -122,8 +125,7 @@ def _prepare(
     )
 
 
-def _decode(data: bytes, label: str, limits: UploadLimits) -> tuple[np.ndarray, int]:
-    check_upload_bytes(data, label, limits)
+def _decode(data: bytes, label: str) -> tuple[np.ndarray, int]:
     try:
         return load_audio(bytes(data))
     except InvalidReferenceError as exc:
