@@ -214,7 +214,7 @@ class Harness:
         }
         out.update(cuda_memory(torch, self.device))
         if text_id not in self.plans:
-            from f5vi.engine.text import prepare_ref_text
+            from f5vi.engine.text.normalizer import prepare_ref_text
 
             # upstream appends the extra trailing space itself (infer_batch_process): give it the
             # transcript as its preprocess_ref_audio_text leaves it ("… nhẹ. "), not f5vi's model string

@@ -6,7 +6,7 @@ reference transcript, prepare the reference clip, size the chunks from the refer
 plans every request through :meth:`TextPlanner.plan`, and so does the normalisation preview
 (``POST /normalize``, ``f5vi normalize``): the preview cannot drift from what synthesis does.
 
-A text with voice tags (:mod:`f5vi.engine.voice_tags`) is planned segment by segment, each exactly as
+A text with voice tags (:mod:`f5vi.engine.text.voice_tags`) is planned segment by segment, each exactly as
 a text of its own with its own voice would be (own normalisation, chunk budget and durations), so a
 multi-voice result is the cross-fade of what its segments would sound like alone.
 
@@ -25,15 +25,15 @@ from f5vi.config import Settings
 from f5vi.engine.audio import cross_fade_overlaps
 from f5vi.engine.batching import ChunkPlan
 from f5vi.engine.checkpoint import resolve_vocab_path
-from f5vi.engine.chunking import chunk_text, estimate_duration_frames, max_chars_for_reference
 from f5vi.engine.errors import InvalidReferenceError, InvalidTextError
 from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
-from f5vi.engine.text import NormalizedText, normalize_text, prepare_ref_text, ref_text_for_model
+from f5vi.engine.text.chunking import chunk_text, estimate_duration_frames, max_chars_for_reference
+from f5vi.engine.text.normalizer import NormalizedText, normalize_text, prepare_ref_text, ref_text_for_model
+from f5vi.engine.text.vinorm_runner import VinormRunner
+from f5vi.engine.text.vocab import Vocab
+from f5vi.engine.text.voice_tags import split_voice_tags
 from f5vi.engine.types import HOP_LENGTH, SAMPLE_RATE, SynthesisRequest
 from f5vi.engine.validation import validate_request
-from f5vi.engine.vinorm_runner import VinormRunner
-from f5vi.engine.vocab import Vocab
-from f5vi.engine.voice_tags import split_voice_tags
 
 MAX_FRAMES_PER_CHUNK = 4096  # upstream's max_duration: ~43.7 s of reference + generated audio
 

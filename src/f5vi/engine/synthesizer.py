@@ -31,6 +31,8 @@ from f5vi.engine.planning import TextPlan, TextPlanner
 from f5vi.engine.progress import ProgressTracker
 from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
 from f5vi.engine.shared_sampler import SharedSampler
+from f5vi.engine.text.vinorm_runner import VinormRunner
+from f5vi.engine.text.vocab import Vocab
 from f5vi.engine.types import (
     SAMPLE_RATE,
     CancelToken,
@@ -40,8 +42,6 @@ from f5vi.engine.types import (
     SynthesisResult,
 )
 from f5vi.engine.validation import validate_request
-from f5vi.engine.vinorm_runner import VinormRunner
-from f5vi.engine.vocab import Vocab
 from f5vi.engine.vocoder import Vocoder, load_vocoder
 
 logger = logging.getLogger(__name__)

@@ -49,7 +49,7 @@ class ReferenceVoice:
 @dataclass(frozen=True)
 class SynthesisRequest:
     text: str
-    """May switch voices with ``[voice_id]`` tags (:mod:`f5vi.engine.voice_tags`)."""
+    """May switch voices with ``[voice_id]`` tags (:mod:`f5vi.engine.text.voice_tags`)."""
     reference: ReferenceVoice
     """The request's own voice: it says the text before the first tag."""
     speed: float = 0.9

@@ -8,8 +8,8 @@ differ between the HTTP API, the WebSocket stream, the OpenAI endpoint, RunPod a
 from __future__ import annotations
 
 from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError, InvalidTextError
+from f5vi.engine.text.voice_tags import split_voice_tags, tagged_voices
 from f5vi.engine.types import SynthesisRequest
-from f5vi.engine.voice_tags import split_voice_tags, tagged_voices
 
 SPEED_RANGE = (0.3, 2.0)
 NFE_RANGE = (1, 128)

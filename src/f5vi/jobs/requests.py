@@ -14,7 +14,7 @@ A request has three shapes, each for one reason:
 :meth:`RequestBuilder.prepare` goes from the first to the last and runs every submit-time check
 once (:func:`~f5vi.engine.validation.validate_request`: empty text, length, ranges; the output
 format), so the entry points refuse the same things with the same words. The voices the text's
-``[voice_id]`` tags name (:mod:`f5vi.engine.voice_tags`) are resolved there too, so a tag naming an
+``[voice_id]`` tags name (:mod:`f5vi.engine.text.voice_tags`) are resolved there too, so a tag naming an
 unknown voice is a 404 before anything is queued; they are resolved again when the request runs.
 """
 
@@ -29,9 +29,9 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from f5vi.config import Settings
 from f5vi.engine.errors import InvalidParameterError
+from f5vi.engine.text.voice_tags import split_voice_tags, tagged_voices
 from f5vi.engine.types import ReferenceVoice, SynthesisRequest
 from f5vi.engine.validation import check_text, require_text, validate_request
-from f5vi.engine.voice_tags import split_voice_tags, tagged_voices
 from f5vi.formats import OutputFormat, available_formats
 from f5vi.jobs.models import JOB_ID_PATTERN, JobRequest
 from f5vi.voices.errors import InvalidVoiceNameError, VoiceNotFoundError

@@ -16,7 +16,7 @@ import soundfile as sf
 
 from server_helpers import LiveServer, demo_model, poll_until, server_env, write_voice
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LONG_TEXT = " ".join(["Hôm nay trời đẹp, chúng ta cùng nhau đi dạo trong công viên."] * 12)
 
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench import run as bench_run  # noqa: E402
 from bench.checkpoints import bench_vocab, ensure_checkpoint  # noqa: E402
 from bench.texts import TEXTS  # noqa: E402
+
+from bench import run as bench_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")

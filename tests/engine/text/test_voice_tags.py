@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from f5vi.engine.errors import InvalidReferenceError, InvalidTextError
-from f5vi.engine.types import ReferenceVoice, SynthesisRequest
-from f5vi.engine.validation import validate_request
-from f5vi.engine.voice_tags import (
+from f5vi.engine.text.voice_tags import (
     MAX_VOICES_PER_TEXT,
     VOICE_ID_PATTERN,
     VoiceSegment,
     split_voice_tags,
     tagged_voices,
 )
+from f5vi.engine.types import ReferenceVoice, SynthesisRequest
+from f5vi.engine.validation import validate_request
 from f5vi.voices.library import VOICE_ID_RE
 
 Seg = VoiceSegment

@@ -8,7 +8,7 @@ from the configured model's vocab alone, so it answers in about a second. Prints
 from __future__ import annotations
 
 from f5vi.api.schemas import NormalizeResponse
-from f5vi.cli_synth import engine_request
+from f5vi.cli.synth import engine_request
 from f5vi.config import Settings
 from f5vi.engine.planning import TextPlanner
 from f5vi.jobs.requests import TTSInput

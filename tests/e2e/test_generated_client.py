@@ -26,7 +26,7 @@ from ruff.__main__ import find_ruff_bin
 from realtime_helpers import API_KEY, SHORT_TEXT, VOICE, start_server
 from server_helpers import LiveServer
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "f5vi_client"
 GENERATED_MODULES = (
     "api.tts.submit_tts",

@@ -4,9 +4,9 @@ The checkpoint's data was lowercased with punctuation kept, and numbers, dates, 
 as words. :func:`normalize_text` does, in order:
 
 1. Unicode NFC (decomposed accents are not in the vocab) and line-break cleanup;
-2. our rewrite rules for cases vinorm reads wrongly (:mod:`f5vi.engine.text_rules`);
-3. the normaliser: vinorm 2.0.7's binary through :class:`~f5vi.engine.vinorm_runner.VinormRunner`
-   (``-punc -unknown -lower``, see :class:`~f5vi.engine.vinorm_runner.VinormFlags` for why ``-punc``);
+2. our rewrite rules for cases vinorm reads wrongly (:mod:`f5vi.engine.text.rules`);
+3. the normaliser: vinorm 2.0.7's binary through :class:`~f5vi.engine.text.vinorm_runner.VinormRunner`
+   (``-punc -unknown -lower``, see :class:`~f5vi.engine.text.vinorm_runner.VinormFlags` for why ``-punc``);
    if the binary is missing, fails or times out, g2p-hamster 0.2.8 takes over and the result says so
    (``normalizer_used`` and a warning) — there is no silent raw-text path;
 4. cleanup of the normaliser's artifacts (" .", doubled marks, quotes, stray symbols), one sentence end
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from f5vi.engine.errors import InvalidTextError
-from f5vi.engine.text_rules import end_sentence, post_clean, pre_normalize
-from f5vi.engine.vinorm_runner import VinormError, VinormFlags, VinormRunner
-from f5vi.engine.vocab import Vocab
+from f5vi.engine.text.rules import end_sentence, post_clean, pre_normalize
+from f5vi.engine.text.vinorm_runner import VinormError, VinormFlags, VinormRunner
+from f5vi.engine.text.vocab import Vocab
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def normalize_text(
 def prepare_ref_text(ref_text: str) -> str:
     """Upstream's reference-transcript rule: end it with ". " (or a space after a final ".").
 
-    The result is what upstream's chunk budget (:func:`f5vi.engine.chunking.max_chars_for_reference`) sees.
+    The result is what upstream's chunk budget (:func:`~.chunking.max_chars_for_reference`) sees.
     """
     text = ref_text.strip()
     if not text:
@@ -210,7 +210,7 @@ def ref_text_for_model(prepared_ref_text: str) -> str:
     """The reference string put in front of every chunk: one more space after a one-byte last character.
 
     Upstream ``infer_batch_process`` does this, so "… tôi. " becomes "… tôi.  ". Use the result both for
-    the token sequence (``ref + chunk``) and for :func:`f5vi.engine.chunking.estimate_duration_frames`.
+    the token sequence (``ref + chunk``) and for :func:`f5vi.engine.text.chunking.estimate_duration_frames`.
     """
     if prepared_ref_text and len(prepared_ref_text[-1].encode("utf-8")) == 1:
         return prepared_ref_text + " "
@@ -221,8 +221,8 @@ def prepare_reference_text(ref_text: str) -> str:
     """The model-ready reference string: :func:`prepare_ref_text` then :func:`ref_text_for_model`.
 
     Concatenate it in front of every chunk and pass it to
-    :func:`~f5vi.engine.chunking.estimate_duration_frames`. (Upstream computes the chunk budget from the
+    :func:`~f5vi.engine.text.chunking.estimate_duration_frames`. (Upstream computes the chunk budget from the
     string *before* the trailing space; pass :func:`prepare_ref_text`'s result to
-    :func:`~f5vi.engine.chunking.max_chars_for_reference` for byte-exact parity — it differs by one byte.)
+    :func:`~.chunking.max_chars_for_reference` for byte-exact parity — it differs by one byte.)
     """
     return ref_text_for_model(prepare_ref_text(ref_text))

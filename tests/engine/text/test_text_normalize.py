@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from f5vi.engine.errors import InvalidTextError
-from f5vi.engine.text import normalize_text
-from f5vi.engine.vinorm_runner import VinormFlags, VinormRunner, find_vinorm_package
-from f5vi.engine.vocab import Vocab
+from f5vi.engine.text.normalizer import normalize_text
+from f5vi.engine.text.vinorm_runner import VinormFlags, VinormRunner, find_vinorm_package
+from f5vi.engine.text.vocab import Vocab
 
-CASES_FILE = Path(__file__).parent / "data" / "normalization_cases.json"
+CASES_FILE = Path(__file__).resolve().parents[2] / "data" / "normalization_cases.json"
 CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text(encoding="utf-8"))["cases"]
 
 
@@ -119,7 +119,7 @@ def test_fallback_to_hamster_is_real_and_reported(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, make_binary: Any, reason: str
 ) -> None:
     runner = VinormRunner(binary=make_binary(tmp_path), timeout_s=0.5, timeout_per_1000_chars_s=0.0)
-    with caplog.at_level(logging.WARNING, logger="f5vi.engine.text"):
+    with caplog.at_level(logging.WARNING, logger="f5vi.engine.text.normalizer"):
         result = normalize_text("Năm 2024 có 365 ngày, giá 1.500.000đ.", vinorm=runner)
     assert result.normalizer_used == "hamster"
     assert any("fallback" in w and reason in w for w in result.warnings), result.warnings
@@ -203,7 +203,7 @@ def test_long_text_is_normalised_in_one_call() -> None:
 def test_when_both_normalisers_fail_the_degradation_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import f5vi.engine.text as text_module
+    import f5vi.engine.text.normalizer as text_module
 
     def broken(lines: list[str]) -> list[str]:
         raise RuntimeError("hamster is broken")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from f5vi.engine.chunking import chunk_text
+from f5vi.engine.text.chunking import chunk_text
 
 STORY = (
     "Ngày xưa, ở một ngôi làng nhỏ ven sông, có một cậu bé tên là An. Mỗi sáng, An thức dậy thật sớm "

@@ -20,7 +20,7 @@ from f5vi.api.app import create_app
 from f5vi.config import Settings
 from server_helpers import LiveServer, assert_error_shape, demo_model, server_env, wav_bytes
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = "playground-key"
 CHROMIUM_FLAGS = [
     "--headless",

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench import load as bench_load  # noqa: E402
 from bench.load_clients import assign, schedule  # noqa: E402
+
+from bench import load as bench_load  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from f5vi.api.app import ROUTER_MODULES, create_app
 from f5vi.api.openapi import build_openapi, openapi_matches, render_openapi, write_openapi
 from f5vi.config import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = REPO_ROOT / "openapi.json"
 
 

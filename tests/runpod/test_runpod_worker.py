@@ -37,7 +37,7 @@ from local_http import LocalHTTPServer, QuietHandler
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VOICE = "vi_north_male"
 TEXT = "xin chào các bạn, hôm nay trời đẹp quá."
 WEBHOOK_SECRET = "whsec-test-only"

@@ -24,7 +24,7 @@ from f5vi.config import Settings
 from f5vi.runpod.handler import EXIT_CONFIG_ERROR, RunPodWorker, StartupError
 from local_http import FakeS3, LocalHTTPServer, QuietHandler
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VOICE = "vi_north_male"
 LONG_TEXT = " ".join(["hôm nay trời đẹp quá, chúng ta cùng nhau đi dạo công viên nhé."] * 12)
 

@@ -62,7 +62,7 @@ def max_chars_for_reference(ref_text: str, ref_samples: int, sample_rate: int, s
 
     ``int(bytes(ref_text) / ref_seconds * (22 - ref_seconds) * speed)``: the reference's speaking rate
     times the seconds left in the 22 s window. ``ref_text`` is the prepared transcript
-    (:func:`f5vi.engine.text.prepare_ref_text`), before the trailing-space rule.
+    (:func:`f5vi.engine.text.normalizer.prepare_ref_text`), before the trailing-space rule.
     """
     if ref_samples <= 0 or sample_rate <= 0:
         raise ValueError("reference audio must have a positive number of samples and sample rate")
@@ -79,7 +79,7 @@ def estimate_duration_frames(ref_text: str, ref_frames: int, gen_text: str, spee
     """Total mel frames (reference + generated) for one chunk, as ``infer_batch_process`` computes them.
 
     ``ref_text`` must be the exact reference string concatenated in front of the chunk, i.e. after
-    :func:`f5vi.engine.text.ref_text_for_model` (which adds the trailing space). A chunk under 10 bytes is
+    :func:`~.normalizer.ref_text_for_model` (which adds the trailing space). A chunk under 10 bytes is
     given speed 0.3 (upstream's guard against too-short output for a word or two).
     """
     ref_bytes = _nbytes(ref_text)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from f5vi.engine.errors import ModelLoadError
-from f5vi.engine.vocab import Vocab
+from f5vi.engine.text.vocab import Vocab
 
 
 @pytest.fixture(scope="module")

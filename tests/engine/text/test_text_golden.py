@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from f5vi.engine.chunking import chunk_text_upstream, estimate_duration_frames, max_chars_for_reference
-from f5vi.engine.text import prepare_ref_text, prepare_reference_text, ref_text_for_model
-from f5vi.engine.vocab import Vocab
+from f5vi.engine.text.chunking import chunk_text_upstream, estimate_duration_frames, max_chars_for_reference
+from f5vi.engine.text.normalizer import prepare_ref_text, prepare_reference_text, ref_text_for_model
+from f5vi.engine.text.vocab import Vocab
 
 
 @pytest.fixture(scope="module")

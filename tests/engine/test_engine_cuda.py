@@ -14,18 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_engine_sharing import TEXTS, _together  # the CPU test's requests, run the same way
 
 from engine_helpers import demo_settings
 from f5vi.engine.synthesizer import Synthesizer
 from f5vi.engine.types import ReferenceVoice, SynthesisRequest, SynthesisResult
-from test_engine_sharing import TEXTS, _together  # the CPU test's requests, run the same way
 
 pytestmark = [
     pytest.mark.cuda,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = {"float32": 1e-3, "float16": 2e-2}
 
 

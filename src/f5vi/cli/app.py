@@ -1,0 +1,166 @@
+"""Command line: ``python -m f5vi {serve,synth,normalize,voices,export-openapi,make-demo-model}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from f5vi.config import Settings
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.api.server import run
+
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    if args.demo_fallback:
+        settings.demo_fallback = True
+    run(settings)
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.cli.synth import synthesize_to_file
+    from f5vi.jobs.requests import TTSInput
+
+    if args.model:
+        settings.model = args.model
+    if args.vocoder:
+        settings.vocoder = args.vocoder
+    params = TTSInput(
+        text=args.text if args.text is not None else Path(args.text_file).read_text(encoding="utf-8"),
+        ref_name=args.voice,
+        speed=args.speed,
+        nfe_step=args.nfe_step,
+        seed=args.seed,
+        format=args.format or "",
+    )
+    report = synthesize_to_file(settings, params, Path(args.out))
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _cmd_normalize(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.cli.normalize import normalize_report, render_report
+
+    if args.model:
+        settings.model = args.model
+    text = args.text if args.text is not None else Path(args.text_file).read_text(encoding="utf-8")
+    report = normalize_report(settings, text=text, voice=args.voice, speed=args.speed)
+    if args.json:
+        print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    else:
+        print(render_report(report))
+    return 0
+
+
+def _cmd_voices(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.voices.library import VoiceLibrary
+
+    for voice in VoiceLibrary.from_settings(settings).list():
+        transcript = voice.transcript or "(no transcript: will be transcribed on first use)"
+        origin = "shipped " if voice.read_only else "uploaded"
+        print(f"{voice.id:24s} {origin} {voice.duration_seconds:5.2f}s  {transcript}")
+    return 0
+
+
+def _cmd_export_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.api.openapi import write_openapi
+
+    write_openapi(Path(args.out))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_make_demo_model(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.engine.demo import make_demo_model
+
+    path = make_demo_model(Path(args.directory), seed=args.seed)
+    print(f"wrote a DEMO model (random weights: it produces noise, not speech) to {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="f5vi", description="Vietnamese text-to-speech (F5-TTS).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--demo-fallback",
+        action="store_true",
+        help="if the configured model cannot be loaded, serve the (noise-producing) demo model instead"
+        " (same as F5VI_DEMO_FALLBACK=1)",
+    )
+    serve.set_defaults(func=_cmd_serve)
+
+    synth = sub.add_parser("synth", help="synthesise text to an audio file")
+    text = synth.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", help="the text; [voice_id] switches to that voice ([[ is a literal [)")
+    text.add_argument("--text-file")
+    synth.add_argument(
+        "--voice",
+        required=True,
+        help="voice id from the voices dir, or a path to a .wav; says the text "
+        "before the first [voice_id] tag (tags name voices of the voices dir)",
+    )
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--model", help="model source (dir, checkpoint file or hub id); default F5VI_MODEL")
+    synth.add_argument("--vocoder", help="vocoder source; default F5VI_VOCODER")
+    synth.add_argument("--speed", type=float)
+    synth.add_argument("--nfe-step", type=int)
+    synth.add_argument("--seed", type=int)
+    synth.add_argument("--format", default=None, help="wav (default from the file name), flac, mp3, ogg, pcm")
+    synth.set_defaults(func=_cmd_synth)
+
+    norm = sub.add_parser(
+        "normalize", help="show the text as the model will read it: chunks, durations, warnings"
+    )
+    norm_text = norm.add_mutually_exclusive_group(required=True)
+    norm_text.add_argument("text", nargs="?", help="the text (or use --text-file)")
+    norm_text.add_argument("--text-file")
+    norm.add_argument(
+        "--voice",
+        help="voice id from the voices dir, or a path to a .wav; default F5VI_DEFAULT_VOICE, else the "
+        "first voice of the voices dir",
+    )
+    norm.add_argument("--speed", type=float, help="speaking rate (chunk sizes and durations depend on it)")
+    norm.add_argument("--model", help="model source whose vocab to use; default F5VI_MODEL")
+    norm.add_argument("--json", action="store_true", help="print the same JSON as POST /normalize")
+    norm.set_defaults(func=_cmd_normalize)
+
+    voices = sub.add_parser("voices", help="list reference voices (shipped, then uploaded)")
+    voices.set_defaults(func=_cmd_voices)
+
+    export = sub.add_parser("export-openapi", help="write the OpenAPI document of the HTTP API")
+    export.add_argument("--out", default="openapi.json")
+    export.set_defaults(func=_cmd_export_openapi)
+
+    demo = sub.add_parser(
+        "make-demo-model", help="write a tiny random-weight model (noise) for trying the stack"
+    )
+    demo.add_argument("directory")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_cmd_make_demo_model)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    from f5vi.logging_setup import configure_logging
+
+    configure_logging(settings)  # text, or JSON lines with F5VI_LOG_JSON=1
+    from f5vi.engine.errors import EngineError
+    from f5vi.voices.errors import VoiceLibraryError
+
+    try:
+        return int(args.func(args, settings))
+    except (EngineError, VoiceLibraryError) as exc:
+        print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return 2
