@@ -26,6 +26,7 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
+	$(PY) -m mypy
 
 test: $(STAMP) sysdeps lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest; rc=$$?; \

@@ -102,7 +102,11 @@ class Metrics:
             self.audio_seconds.labels(kind).inc(audio_seconds)
             self.rtf.labels(kind).observe(seconds / audio_seconds)
 
-    def observe_stream(self, endpoint: str, outcome: str, seconds: float, audio_seconds: float) -> None:
+    # StreamObserver (f5vi.jobs.streaming): the job system reports streams through these two
+    def streams_open(self, count: int) -> None:
+        self.streams_active.set(count)
+
+    def stream_finished(self, endpoint: str, outcome: str, seconds: float, audio_seconds: float) -> None:
         self.streams.labels(endpoint, outcome).inc()
         if outcome == "completed":
             self.observe_synthesis("stream", seconds, audio_seconds)

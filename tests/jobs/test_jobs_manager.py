@@ -227,7 +227,8 @@ def test_retention_removes_expired_outputs_and_keeps_fresh_ones(tmp_path: Path) 
     settings = make_settings(tmp_path, output_ttl_seconds=1000, confirmed_output_ttl_seconds=60)
     write_voice(settings.voices_dir, "v1")
 
-    def finish(m: JobManager, job_id: str) -> Job:
+    def finish(runtime: JobRuntime, job_id: str) -> Job:
+        m = runtime.manager
         """A job that succeeded in an earlier life of the server (written straight to the store)."""
         job = m.store.create(
             job_id=job_id,
@@ -236,7 +237,7 @@ def test_retention_removes_expired_outputs_and_keeps_fresh_ones(tmp_path: Path) 
             output_filename=make_output_filename(job_id, "wav"),
             confirm_token="token-" + job_id,
         )
-        m.storage.save(job.output_filename, b"RIFF")
+        runtime.storage.save(job.output_filename, b"RIFF")
         m.store.transition(job_id, JobState.RUNNING)
         m.store.transition(
             job_id,
@@ -248,19 +249,21 @@ def test_retention_removes_expired_outputs_and_keeps_fresh_ones(tmp_path: Path) 
     async def scenario() -> None:
         async with make_runtime(settings, clock=lambda: now[0]) as runtime:
             m = runtime.manager
-            old, confirmed, fresh = (finish(m, name) for name in ("old", "confirmed", "fresh"))
-            stray = m.storage.save("orphan_00000000.wav", b"x")
+            old, confirmed, fresh = (finish(runtime, name) for name in ("old", "confirmed", "fresh"))
+            stray = runtime.storage.save("orphan_00000000.wav", b"x")
             now[0] += 500
             await m.confirm_download(confirmed.id, confirmed.confirm_token)
             fresh_finish = now[0]
             now[0] += 100  # confirmed 100 s ago (> 60 s); old finished 600 s ago (< 1000 s)
             assert await m.cleanup_outputs() == 1
-            assert not m.storage.exists(confirmed.output_filename)
-            assert m.storage.exists(old.output_filename) and m.storage.exists(fresh.output_filename)
+            assert not runtime.storage.exists(confirmed.output_filename)
+            assert runtime.storage.exists(old.output_filename) and runtime.storage.exists(
+                fresh.output_filename
+            )
             assert (await m.get(confirmed.id)).output_deleted_at is not None  # type: ignore[union-attr]
             now[0] = fresh_finish + 1000  # everything past the 1000 s TTL, stray file is old too
-            os.utime(m.storage.local_path(stray.filename), (now[0] - 2000, now[0] - 2000))  # type: ignore[arg-type]
+            os.utime(runtime.storage.local_path(stray.filename), (now[0] - 2000, now[0] - 2000))  # type: ignore[arg-type]
             assert await m.cleanup_outputs() == 3
-            assert list(m.storage.list_files()) == []
+            assert list(runtime.storage.list_files()) == []
 
     asyncio.run(scenario())

@@ -61,6 +61,20 @@ def run(
     asyncio.run(main())
 
 
+def run_runtime(
+    tmp_path: Path, synth: Synthesizer, scenario: Callable[[JobRuntime], Awaitable[None]], **overrides: Any
+) -> None:
+    """As :func:`run`, for a scenario that also needs the runtime's other parts (storage, voices)."""
+    settings = make_settings(tmp_path, **overrides)
+    write_voice(settings.voices_dir, "v1")
+
+    async def main() -> None:
+        async with new_runtime(settings, synth) as runtime:
+            await asyncio.wait_for(scenario(runtime), 120)
+
+    asyncio.run(main())
+
+
 async def collect(manager: JobManager, job_id: str, into: list[Job]) -> None:
     with manager.subscribe(job_id) as updates:
         async for job in updates:
@@ -78,7 +92,8 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None
 
 
 def test_job_runs_to_a_valid_wav_with_monotonic_progress(tmp_path: Path, demo_synth: Synthesizer) -> None:
-    async def scenario(m: JobManager) -> None:
+    async def scenario(rt: JobRuntime) -> None:
+        m = rt.manager
         job = await m.submit(TTSInput(text="Xin chào các bạn.", ref_name="v1", seed=123, nfe_step=16))
         seen: list[Job] = []
         watcher = asyncio.create_task(collect(m, job.id, seen))
@@ -94,7 +109,7 @@ def test_job_runs_to_a_valid_wav_with_monotonic_progress(tmp_path: Path, demo_sy
         assert [j.state for j in seen][-1] is JobState.SUCCEEDED
         result = done.result
         assert result is not None and result.seed == 123 and result.filename == job.output_filename
-        path = m.storage.local_path(result.filename)
+        path = rt.storage.local_path(result.filename)
         assert path is not None
         audio, sr = sf.read(io.BytesIO(path.read_bytes()))
         info = sf.info(path)
@@ -103,7 +118,7 @@ def test_job_runs_to_a_valid_wav_with_monotonic_progress(tmp_path: Path, demo_sy
         stored = m.store.get(job.id)
         assert stored is not None and stored.state is JobState.SUCCEEDED and stored.result == result
 
-    run(tmp_path, demo_synth, scenario)
+    run_runtime(tmp_path, demo_synth, scenario)
 
 
 def test_jobs_run_one_at_a_time_in_submission_order(tmp_path: Path, demo_synth: Synthesizer) -> None:
@@ -143,7 +158,8 @@ def test_jobs_run_one_at_a_time_in_submission_order(tmp_path: Path, demo_synth: 
 
 
 def test_cancel_a_running_job_stops_it_quickly(tmp_path: Path, demo_synth: Synthesizer) -> None:
-    async def scenario(m: JobManager) -> None:
+    async def scenario(rt: JobRuntime) -> None:
+        m = rt.manager
         long_job = await m.submit(TTSInput(text=LONG_TEXT, ref_name="v1", nfe_step=64))
         after = await m.submit(TTSInput(text="Câu sau.", ref_name="v1", nfe_step=8))
         await wait_for(lambda: (m.peek(long_job.id) or long_job).progress > 8)
@@ -154,12 +170,12 @@ def test_cancel_a_running_job_stops_it_quickly(tmp_path: Path, demo_synth: Synth
         assert cancelled.state is JobState.CANCELLED, cancelled
         assert time.monotonic() - started < 5
         assert cancelled.progress >= running.progress  # never backwards, even when cancelled
-        assert not m.storage.exists(long_job.output_filename)
+        assert not rt.storage.exists(long_job.output_filename)
         with pytest.raises(JobFinishedError):
             await m.cancel(long_job.id)
         assert (await m.wait(after.id, timeout=60)).state is JobState.SUCCEEDED  # the engine goes on
 
-    run(tmp_path, demo_synth, scenario)
+    run_runtime(tmp_path, demo_synth, scenario)
 
 
 def test_graceful_stop_puts_the_running_job_back(tmp_path: Path, demo_synth: Synthesizer) -> None:
@@ -188,20 +204,21 @@ def test_graceful_stop_puts_the_running_job_back(tmp_path: Path, demo_synth: Syn
             assert m.scheduler.queue.keys() == [job_id]
             done = await m.wait(job_id, timeout=60)
             assert done.state is JobState.SUCCEEDED and done.attempts == 1
-            assert m.storage.exists(done.output_filename)
+            assert runtime.storage.exists(done.output_filename)
 
     job_id = asyncio.run(first_life())
     asyncio.run(second_life(job_id))
 
 
 def test_failures_are_reported_with_a_reason(tmp_path: Path, demo_synth: Synthesizer) -> None:
-    async def scenario(m: JobManager) -> None:
+    async def scenario(rt: JobRuntime) -> None:
+        m = rt.manager
         write_voice(m.settings.voices_dir, "gone")
         write_voice(m.settings.voices_dir, "untranscribed", transcript=None)
         blocker = await m.submit(TTSInput(text="Câu đầu.", ref_name="v1", nfe_step=8))
         gone = await m.submit(TTSInput(text="Câu hai.", ref_name="gone", nfe_step=8))
         no_text = await m.submit(TTSInput(text="Câu ba.", ref_name="untranscribed", nfe_step=8))
-        m.voices.delete("gone")  # deleted while the job waited
+        rt.voices.delete("gone")  # deleted while the job waited
         assert (await m.wait(blocker.id, timeout=60)).state is JobState.SUCCEEDED
         failed = await m.wait(gone.id, timeout=60)
         assert failed.state is JobState.FAILED and failed.error_code == "voice_not_found"
@@ -209,4 +226,4 @@ def test_failures_are_reported_with_a_reason(tmp_path: Path, demo_synth: Synthes
         assert failed.state is JobState.FAILED and failed.error_code == "transcription_unavailable"
         assert failed.stage == "transcribing"
 
-    run(tmp_path, demo_synth, scenario)
+    run_runtime(tmp_path, demo_synth, scenario)

@@ -52,7 +52,9 @@ def _run(
     async def main() -> None:
         library = VoiceLibrary(settings.voices_dir, None, settings.max_reference_seconds)
         storage = LocalOutputStorage(settings.output_dir)
-        async with JobRuntime(settings, library, storage, synthesizer=synth, metrics=metrics) as runtime:
+        async with JobRuntime(
+            settings, library, storage, synthesizer=synth, stream_observer=metrics
+        ) as runtime:
             await asyncio.wait_for(scenario(runtime.manager, runtime.streams), 120)
 
     asyncio.run(main())

@@ -60,7 +60,7 @@ def test_old_json_records_move_into_the_job_database_once(tmp_path: Path) -> Non
             assert record == {"storage": "s3", "download_url": s3_url}
             finished = await manager.get("old_1")
             assert finished is not None
-            delivery = Delivery(settings, manager)
+            delivery = Delivery(settings, manager, runtime.storage)
             assert delivery.download_url(finished, record) == s3_url  # the old presigned URL still serves
             assert delivery.download_url(finished, {}).startswith(public_base_url(settings) + "/output/")
 

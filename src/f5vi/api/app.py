@@ -24,6 +24,7 @@ from f5vi import __version__
 from f5vi.api.auth import ApiKeyMiddleware
 from f5vi.api.docs import install_offline_docs
 from f5vi.api.errors import install_error_handlers
+from f5vi.api.http_server import uvicorn_options
 from f5vi.api.limits import BodyLimitMiddleware
 from f5vi.api.playground import install_playground
 from f5vi.api.routers import (
@@ -122,11 +123,12 @@ def create_app(
         storage = output_storage(settings)
         library = VoiceLibrary.from_settings(settings)
         app_metrics: Metrics = app.state.metrics
-        runtime = JobRuntime(settings, library, storage, synthesizer=synthesizer, metrics=app_metrics)
+        runtime = JobRuntime(settings, library, storage, synthesizer=synthesizer, stream_observer=app_metrics)
         app.state.storage = storage
         app.state.voices = library
         app.state.runtime = runtime
-        app.state.engine = runtime.scheduler
+        app.state.scheduler = runtime.scheduler
+        app.state.requests = runtime.requests
         app.state.manager = runtime.manager
         app.state.streams = runtime.streams
         await runtime.start()
@@ -162,6 +164,8 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = Metrics()  # per app: tests build several apps in one process
     app.state.started_at = int(time.time())
+    app.state.uvicorn_options = uvicorn_options(settings)
+    """How every uvicorn server of this app handles connections (``serve`` and the RunPod worker's)."""
     install_error_handlers(app)
     for module in ROUTER_MODULES:
         app.include_router(module.router)

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from f5vi.config import Settings
 from f5vi.jobs.manager import JobManager
+from f5vi.jobs.requests import RequestBuilder
 from f5vi.jobs.runtime import JobRuntime
 from f5vi.jobs.scheduler import EngineScheduler
 from f5vi.jobs.streaming import StreamService
@@ -32,7 +33,8 @@ def get_base_url(request: Request) -> str:
 
 
 SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
-EngineDep = Annotated[EngineScheduler, Depends(_app_state("engine"))]
+SchedulerDep = Annotated[EngineScheduler, Depends(_app_state("scheduler"))]
+RequestsDep = Annotated[RequestBuilder, Depends(_app_state("requests"))]
 ManagerDep = Annotated[JobManager, Depends(_app_state("manager"))]
 StreamsDep = Annotated[StreamService, Depends(_app_state("streams"))]
 VoicesDep = Annotated[VoiceLibrary, Depends(_app_state("voices"))]

@@ -12,8 +12,9 @@ class). It relies on Starlette's parser internals (``_current_part``, ``_charset
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import aclosing
+from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -69,7 +70,7 @@ class StrictFormRequest(Request):
 class StrictFormRoute(APIRoute):
     """A route whose multipart text fields are decoded strictly (see the module docstring)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:

@@ -6,13 +6,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import socket
 from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 
 from f5vi.api.app import create_app
-from f5vi.api.http_server import uvicorn_options
 from f5vi.config import Settings
 from f5vi.logging_setup import uvicorn_log_config
 
@@ -38,7 +38,7 @@ class DrainingServer(uvicorn.Server):
         self._draining: concurrent.futures.Future[None] | None = None
         self._grace = float(config.timeout_graceful_shutdown or 0)
 
-    async def serve(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
 
@@ -89,6 +89,6 @@ def run(settings: Settings, demo_fallback: bool | None = None) -> None:
         log_config=uvicorn_log_config(settings),
         server_header=False,
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
-        **uvicorn_options(settings),
+        **app.state.uvicorn_options,
     )
     DrainingServer(config, app).run()

@@ -16,6 +16,7 @@ cache, all safe to use from several threads, so a preview never waits for a runn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,13 @@ from f5vi.engine.checkpoint import resolve_vocab_path
 from f5vi.engine.errors import InvalidReferenceError, InvalidTextError
 from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
 from f5vi.engine.text.chunking import chunk_text, estimate_duration_frames, max_chars_for_reference
-from f5vi.engine.text.normalizer import NormalizedText, normalize_text, prepare_ref_text, ref_text_for_model
+from f5vi.engine.text.normalizer import (
+    NormalizedText,
+    NormalizerName,
+    normalize_text,
+    prepare_ref_text,
+    ref_text_for_model,
+)
 from f5vi.engine.text.vinorm_runner import VinormRunner
 from f5vi.engine.text.vocab import Vocab
 from f5vi.engine.text.voice_tags import split_voice_tags
@@ -179,14 +186,18 @@ class TextPlanner:
         )
         return cls(Vocab.from_file(vocab_path), settings, references)
 
-    def plan(self, request: SynthesisRequest) -> TextPlan:
+    def plan(self, request: SynthesisRequest, on_valid: Callable[[], None] | None = None) -> TextPlan:
         """Validate ``request``, then per voice segment: normalise, prepare the reference, chunk, size.
 
         Each segment is chunked with its own voice's budget and its chunks sized with its own
         reference; chunks are numbered across segments in text order, the order they are joined in.
+        ``on_valid`` runs once the request passed validation, before the (slower) normalisation: a
+        synthesis reports its first progress there, so a refused request reports nothing.
         """
         validate_request(request, self.settings.max_text_chars)
-        normalizer = self.settings.normalizer if request.normalize_text else "none"
+        if on_valid is not None:
+            on_valid()
+        normalizer: NormalizerName = self.settings.normalizer if request.normalize_text else "none"
         segments = split_voice_tags(request.text)
         for tag in dict.fromkeys(s.voice for s in segments):
             self._check_reference(request, tag)
@@ -230,7 +241,7 @@ class TextPlanner:
                 f"{_whose(tag)} has no transcript; transcribe it first (the voice library does this)"
             )
 
-    def _voice(self, request: SynthesisRequest, tag: str | None, normalizer: str) -> _Voice:
+    def _voice(self, request: SynthesisRequest, tag: str | None, normalizer: NormalizerName) -> _Voice:
         """Prepare the reference that says the segments tagged ``tag`` (None: the request's own)."""
         ref = request.reference_for(tag)
         assert ref is not None and ref.transcript is not None, "checked by _check_reference"

@@ -41,7 +41,6 @@ from f5vi.engine.types import (
     SynthesisRequest,
     SynthesisResult,
 )
-from f5vi.engine.validation import validate_request
 from f5vi.engine.vocoder import Vocoder, load_vocoder
 
 logger = logging.getLogger(__name__)
@@ -174,10 +173,6 @@ class Synthesizer:
         self.sampler.max_batch_frames = max(1, int(value))
 
     # ------------------------------------------------------------------ public API
-    def validate(self, request: SynthesisRequest) -> None:
-        """Cheap checks that need no model work (:func:`~f5vi.engine.validation.validate_request`)."""
-        validate_request(request, self.settings.max_text_chars)
-
     def synthesize(
         self,
         request: SynthesisRequest,
@@ -277,9 +272,7 @@ class Synthesizer:
         return self.planner.plan(request)
 
     def _plan(self, request: SynthesisRequest, tracker: ProgressTracker) -> _Plan:
-        self.validate(request)  # before the first progress report: a bad request reports nothing
-        tracker.update(0.0, "normalizing", 0, 0)
-        text_plan = self.planner.plan(request)  # validates again (microseconds): every caller is checked
+        text_plan = self.planner.plan(request, on_valid=lambda: tracker.update(0.0, "normalizing", 0, 0))
         seed = request.seed if request.seed is not None else random.randrange(2**32)
         return _Plan(seed=seed, text=text_plan)
 

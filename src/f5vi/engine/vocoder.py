@@ -205,6 +205,7 @@ class ISTFT(nn.Module):
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.padding = padding
+        self.window: torch.Tensor
         self.register_buffer("window", torch.hann_window(n_fft))
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
@@ -440,7 +441,8 @@ def save_random_vocos(directory: str | Path, seed: int = 0, config: VocosConfig 
         for module in model.modules():
             if isinstance(module, nn.Conv1d | nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02, generator=generator)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     (out / CONFIG_FILE).write_text(yaml.safe_dump(config.to_yaml_dict(), sort_keys=False), encoding="utf-8")

@@ -15,12 +15,12 @@ import contextlib
 import hmac
 import logging
 import secrets
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from f5vi.config import Settings
 from f5vi.formats import FORMATS
+from f5vi.jobs.background import BackgroundTasks
 from f5vi.jobs.errors import (
     InvalidConfirmationTokenError,
     InvalidJobIdError,
@@ -30,18 +30,17 @@ from f5vi.jobs.errors import (
     ServiceUnavailableError,
     UnknownJobError,
 )
-from f5vi.jobs.events import EventHub, Subscription
+from f5vi.jobs.events import Subscription
+from f5vi.jobs.follow import DEFAULT_IDLE_SECONDS, follow_job
 from f5vi.jobs.models import JOB_KIND_TTS, Job, JobRequest, is_valid_job_id
-from f5vi.jobs.progress import ProgressWriter
 from f5vi.jobs.queue import WorkItem
-from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver
+from f5vi.jobs.requests import RequestBuilder, TTSInput
 from f5vi.jobs.retention import OutputRetention
-from f5vi.jobs.runner import Encoder, JobRunner, default_encoder
 from f5vi.jobs.scheduler import EngineScheduler
 from f5vi.jobs.states import InvalidTransitionError, JobState
 from f5vi.jobs.store import DuplicateJobError, JobStore
 from f5vi.jobs.tracker import CancelReason, JobTracker
-from f5vi.storage import OutputStorage, make_output_filename
+from f5vi.storage import make_output_filename
 
 logger = logging.getLogger(__name__)
 
@@ -55,32 +54,26 @@ class JobManager:
         self,
         settings: Settings,
         scheduler: EngineScheduler,
-        voices: VoiceResolver,
-        storage: OutputStorage,
-        *,
-        store: JobStore | None = None,
-        encoder: Encoder | None = None,
-        clock: Callable[[], float] = time.time,
+        tracker: JobTracker,
+        requests: RequestBuilder,
+        retention: OutputRetention,
+        background: BackgroundTasks,
     ) -> None:
+        """The parts come from :class:`~f5vi.jobs.runtime.JobRuntime`, which wires the job system."""
         self.settings = settings
         self.scheduler = scheduler
-        self.voices = voices
-        self.storage = storage
-        self.store = store or JobStore(settings.database_path, clock=clock)
-        self.events = EventHub()
-        self.requests = RequestBuilder(settings, voices)
-        self._tracker = JobTracker(self.store, self.events, clock)
-        self._background: set[asyncio.Task[Any]] = set()
-        self._progress = ProgressWriter(self._tracker, settings.progress_persist_seconds, self._spawn)
-        self._retention = OutputRetention(self._tracker, storage, settings)
-        runner = JobRunner(
-            self._tracker, self._progress, scheduler, voices, storage, encoder or default_encoder
-        )
-        scheduler.register(JOB_KIND_TTS, runner.run, interrupt=runner.interrupt)
+        self.requests = requests
+        self._tracker = tracker
+        self._retention = retention
+        self._background = background
         self._retention_task: asyncio.Task[None] | None = None
         self._submit_lock = asyncio.Lock()
         self._accepting = False
         self._started = False
+
+    @property
+    def store(self) -> JobStore:
+        return self._tracker.store
 
     # ================================================================== lifecycle
     async def start(self) -> None:
@@ -94,7 +87,7 @@ class JobManager:
             logger.warning("job %s was running when the server stopped; it will run again", job_id)
         for job_id in report.failed:
             logger.error("job %s was interrupted too often; marked failed", job_id)
-        removed = await tracker.db(self.storage.remove_partials, older_than_seconds=0.0)
+        removed = await tracker.db(self._retention.storage.remove_partials, older_than_seconds=0.0)
         if removed:
             logger.info("removed %d partial output file(s) left by an interrupted write", removed)
         for job_id in report.queued:
@@ -125,8 +118,7 @@ class JobManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._retention_task
             self._retention_task = None
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.wait()
         await self._tracker.close()
         self._started = False
 
@@ -178,7 +170,7 @@ class JobManager:
             self._tracker.activate(job)
             self.scheduler.enqueue(WorkItem(kind=JOB_KIND_TTS, key=job.id), force=True)
         logger.info("job %s queued (voice=%s, %d chars)", job.id, job_request.voice_id, len(job_request.text))
-        self.events.publish(job)
+        self._tracker.events.publish(job)
         return job, True
 
     def _check_accepting(self) -> None:
@@ -212,20 +204,25 @@ class JobManager:
     async def find_by_output(self, filename: str) -> Job | None:
         return await self._tracker.db(self.store.find_by_output, filename)
 
+    def follow(
+        self, job_id: str, *, idle_seconds: float = DEFAULT_IDLE_SECONDS, stop: asyncio.Event | None = None
+    ) -> AsyncIterator[Job | None]:
+        """The job's snapshots until it ends (``None`` at each idle interval); see :func:`follow_job`."""
+        return follow_job(
+            job_id, read=self.get, subscribe=self.subscribe, idle_seconds=idle_seconds, stop=stop
+        )
+
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Wait until the job is terminal; raises TimeoutError after ``timeout`` seconds."""
-        job = await self.get(job_id)
-        if job is None:
-            raise UnknownJobError(job_id)
-        if not job.is_terminal:
-            await self._tracker.wait_terminal(job_id, timeout)
-        final = await self.get(job_id)
-        assert final is not None
-        return final
+        async with asyncio.timeout(timeout):
+            async for job in self.follow(job_id):
+                if job is not None and job.is_terminal:
+                    return job
+        raise AssertionError("follow() ends only with a terminal snapshot when not stopped")
 
     def subscribe(self, job_id: str | None = None) -> Subscription:
         """Job snapshots as they change (use as a context manager; iterate or ``await get()``)."""
-        return self.events.subscribe(job_id)
+        return self._tracker.events.subscribe(job_id)
 
     async def counts(self) -> dict[JobState, int]:
         return await self._tracker.db(self.store.counts)
@@ -329,9 +326,3 @@ class JobManager:
     async def cleanup_outputs(self, *, now: float | None = None) -> int:
         """Delete outputs past retention (sooner once confirmed), stray files and old records."""
         return await self._retention.run_once(now=now)
-
-    # ================================================================== plumbing
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)

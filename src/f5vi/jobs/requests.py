@@ -21,8 +21,7 @@ unknown voice is a 404 before anything is queued; they are resolved again when t
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
 import anyio.to_thread
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -31,9 +30,10 @@ from f5vi.config import Settings
 from f5vi.engine.errors import InvalidParameterError
 from f5vi.engine.text.voice_tags import split_voice_tags, tagged_voices
 from f5vi.engine.types import ReferenceVoice, SynthesisRequest
-from f5vi.engine.validation import check_text, require_text, validate_request
+from f5vi.engine.validation import SPEED_RANGE, check_text, require_text, validate_request
 from f5vi.formats import OutputFormat, available_formats
 from f5vi.jobs.models import JOB_ID_PATTERN, JobRequest
+from f5vi.voices.directory import Voice
 from f5vi.voices.errors import InvalidVoiceNameError, VoiceNotFoundError
 from f5vi.voices.names import MAX_REF_NAME_CHARS, REF_NAME_PATTERN
 
@@ -55,18 +55,12 @@ VOICE_TAGS_HELP = (
 """How the request schemas describe voice tags (``text`` fields of /tts, /normalize, the OpenAI body)."""
 
 
-class VoiceLike(Protocol):
-    id: str
-    audio_path: Path
-    transcript: str | None
-
-
 class VoiceResolver(Protocol):
     """What the job system needs of :class:`f5vi.voices.library.VoiceLibrary`."""
 
-    def resolve(self, ref_name: str) -> Any: ...
+    def resolve(self, ref_name: str) -> Voice: ...
 
-    def ensure_transcript(self, voice: Any) -> Any: ...
+    def ensure_transcript(self, voice: Voice) -> Voice: ...
 
 
 @dataclass(frozen=True)
@@ -114,7 +108,9 @@ class SpeechFields(BaseModel):
         "does not match the pattern is answered 400 `invalid_voice_name`.",
         json_schema_extra={"pattern": REF_NAME_PATTERN},  # checked by the voice library
     )
-    speed: float | None = Field(None, ge=0.3, le=2.0, description="Speaking rate; default 0.9.")
+    speed: float | None = Field(
+        None, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="Speaking rate; default 0.9."
+    )
 
 
 class TTSRequest(SpeechFields):
@@ -154,9 +150,9 @@ class PreparedRequest:
     """A checked request: complete parameters, the voice it names, and the engine's request."""
 
     request: JobRequest
-    voice: Any
+    voice: Voice
     synthesis: SynthesisRequest
-    tagged: tuple[tuple[str, Any], ...] = ()
+    tagged: tuple[tuple[str, Voice], ...] = ()
     """The voices the text's tags name, as ``(tag, voice)`` in order of first use."""
 
 
@@ -185,7 +181,7 @@ _ENGINE_PARAMETERS = tuple(
 
 
 def synthesis_request(
-    request: JobRequest, voice: VoiceLike, tagged: tuple[tuple[str, VoiceLike], ...] = ()
+    request: JobRequest, voice: Voice, tagged: tuple[tuple[str, Voice], ...] = ()
 ) -> SynthesisRequest:
     """The engine's request for ``request`` with ``voice`` (and the ``tagged`` voices) as they are now.
 
@@ -198,18 +194,18 @@ def synthesis_request(
     )
 
 
-def _reference(voice: VoiceLike) -> ReferenceVoice:
+def _reference(voice: Voice) -> ReferenceVoice:
     return ReferenceVoice(audio_path=voice.audio_path, transcript=voice.transcript, voice_id=voice.id)
 
 
-def resolve_tagged_voices(text: str, voices: VoiceResolver) -> tuple[tuple[str, Any], ...]:
+def resolve_tagged_voices(text: str, voices: VoiceResolver) -> tuple[tuple[str, Voice], ...]:
     """The voice of every ``[voice_id]`` tag in ``text``, as ``(tag, voice)`` in order of first use.
 
     Blocking (reads the voices directory). A tag naming no voice raises ``voice_not_found`` (404),
     one that is no valid id ``invalid_voice_name`` (400); both say how to write a literal ``[``, for
     text that never meant to switch voices.
     """
-    resolved: list[tuple[str, Any]] = []
+    resolved: list[tuple[str, Voice]] = []
     for tag in tagged_voices(split_voice_tags(text)):
         try:
             resolved.append((tag, voices.resolve(tag)))
@@ -272,7 +268,7 @@ class RequestBuilder:
         voice = await anyio.to_thread.run_sync(self.voices.resolve, params.ref_name)
         return await anyio.to_thread.run_sync(self.prepare_for, params, voice)
 
-    def prepare_for(self, params: TTSInput, voice: VoiceLike) -> PreparedRequest:
+    def prepare_for(self, params: TTSInput, voice: Voice) -> PreparedRequest:
         """:meth:`prepare` once the request's own voice is known (blocking: reads the tags' voices).
 
         The command line calls it directly: its voice may be an audio file outside the library.

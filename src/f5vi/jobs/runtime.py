@@ -26,20 +26,31 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from f5vi.config import Settings
+from f5vi.jobs.background import BackgroundTasks
+from f5vi.jobs.events import EventHub
 from f5vi.jobs.manager import JobManager
-from f5vi.jobs.requests import VoiceResolver
-from f5vi.jobs.runner import Encoder
+from f5vi.jobs.models import JOB_KIND_TTS
+from f5vi.jobs.progress import ProgressWriter
+from f5vi.jobs.requests import RequestBuilder, VoiceResolver
+from f5vi.jobs.retention import OutputRetention
+from f5vi.jobs.runner import Encoder, JobRunner, default_encoder
 from f5vi.jobs.scheduler import EngineScheduler
 from f5vi.jobs.store import JobStore
-from f5vi.jobs.streaming import StreamService
+from f5vi.jobs.streaming import WORK_KIND_STREAM, StreamObserver, StreamService
+from f5vi.jobs.tracker import JobTracker
 from f5vi.storage import OutputStorage
 
 if TYPE_CHECKING:
     from f5vi.engine.synthesizer import Synthesizer
-    from f5vi.metrics import Metrics
 
 
 class JobRuntime:
+    """The composition root of the job system: every part is built here, once, and handed down.
+
+    Front doors take what they need from here (``manager``, ``streams``, ``requests``, ``voices``,
+    ``storage``, ``scheduler``) rather than reaching through one part into another.
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -47,26 +58,46 @@ class JobRuntime:
         storage: OutputStorage,
         *,
         synthesizer: Synthesizer | None = None,
-        metrics: Metrics | None = None,
+        stream_observer: StreamObserver | None = None,
         store: JobStore | None = None,
         encoder: Encoder | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.voices = voices
+        self.storage = storage
         self.scheduler = EngineScheduler(
             settings.queue_max, synthesizer, concurrency=settings.engine_concurrency
         )
+        self.requests = RequestBuilder(settings, voices)
+        tracker = JobTracker(store or JobStore(settings.database_path, clock=clock), EventHub(), clock)
+        background = BackgroundTasks()
+        runner = JobRunner(
+            tracker,
+            ProgressWriter(tracker, settings.progress_persist_seconds, background.spawn),
+            self.scheduler,
+            voices,
+            storage,
+            encoder or default_encoder,
+        )
+        self.scheduler.register(JOB_KIND_TTS, runner.run, interrupt=runner.interrupt)
         self.manager = JobManager(
-            settings, self.scheduler, voices, storage, store=store, encoder=encoder, clock=clock
+            settings,
+            self.scheduler,
+            tracker,
+            self.requests,
+            OutputRetention(tracker, storage, settings),
+            background,
         )
         self.streams = StreamService(
             self.scheduler,
-            self.manager.requests,
+            self.requests,
             voices,
             max_buffered=settings.stream_buffer_pieces,
             stall_timeout=settings.stream_stall_timeout_seconds,
-            metrics=metrics,
+            observer=stream_observer,
         )
+        self.scheduler.register(WORK_KIND_STREAM, self.streams.run, interrupt=self.streams.interrupt)
 
         self.stopping = asyncio.Event()
         """Set when draining begins: SSE and WebSocket handlers send their last frame and end."""

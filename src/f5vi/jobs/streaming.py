@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 import anyio.to_thread
 import numpy as np
@@ -30,9 +30,7 @@ from f5vi.jobs.channel import PieceChannel
 from f5vi.jobs.queue import WorkItem
 from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver, needs_transcripts, with_transcripts
 from f5vi.jobs.scheduler import EngineScheduler
-
-if TYPE_CHECKING:
-    from f5vi.metrics import Metrics
+from f5vi.voices.directory import Voice
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +70,7 @@ class AudioStream:
 
     id: str
     request: SynthesisRequest
-    voice: Any
+    voice: Voice
     whole: bool
     """Synthesise in one go (chunks batched in any order: faster) and deliver one piece."""
     label: str
@@ -125,6 +123,16 @@ class AudioStream:
         self.channel.finish(error)
 
 
+class StreamObserver(Protocol):
+    """Who wants to know about streams (the service's metrics); the job system knows no more of it."""
+
+    def streams_open(self, count: int) -> None:
+        """Streams queued or running now."""
+
+    def stream_finished(self, label: str, outcome: str, seconds: float, audio_seconds: float) -> None:
+        """A stream ended ``completed``, ``cancelled`` or ``failed`` after ``seconds`` of synthesis."""
+
+
 @dataclass(eq=False)
 class StreamService:
     """Opens :class:`AudioStream` s and runs them on the engine queue."""
@@ -136,11 +144,9 @@ class StreamService:
     """Pieces a stream holds for a slow reader before the engine thread waits (backpressure)."""
     stall_timeout: float
     """A reader that takes nothing for this long cancels its stream (and frees the engine)."""
-    metrics: Metrics | None = None
-    _open: set[AudioStream] = field(default_factory=set, init=False)
-
-    def __post_init__(self) -> None:
-        self.scheduler.register(WORK_KIND_STREAM, self._run, interrupt=self._interrupt)
+    observer: StreamObserver | None = None
+    _open: dict[str, AudioStream] = field(default_factory=dict, init=False)
+    """Streams queued or running, by id (the id is their work item's key)."""
 
     @property
     def active(self) -> int:
@@ -162,8 +168,8 @@ class StreamService:
             label=label,
             channel=PieceChannel(self.max_buffered, self.stall_timeout),
         )
-        self.scheduler.enqueue(WorkItem(kind=WORK_KIND_STREAM, key=stream.id, payload=stream))
-        self._open.add(stream)
+        self.scheduler.enqueue(WorkItem(kind=WORK_KIND_STREAM, key=stream.id))
+        self._open[stream.id] = stream
         self._count_open()
         logger.info(
             "stream %s queued (%s, voice=%s, %d chars)", stream.id, label, prepared.voice.id, len(params.text)
@@ -172,19 +178,26 @@ class StreamService:
 
     async def close_all(self) -> None:
         """Shutdown: cancel every open stream."""
-        for stream in list(self._open):
+        for stream in list(self._open.values()):
             await stream.aclose()
 
     def _count_open(self) -> None:
-        if self.metrics is not None:
-            self.metrics.streams_active.set(len(self._open))
+        if self.observer is not None:
+            self.observer.streams_open(len(self._open))
 
-    def _interrupt(self, item: WorkItem) -> None:
-        item.payload.token.cancel()
+    def interrupt(self, item: WorkItem) -> None:
+        """Shutdown: stop the stream's synthesis at its next ODE step."""
+        stream = self._open.get(item.key)
+        if stream is not None:
+            stream.token.cancel()
 
     # ---------------------------------------------------------------- engine turn
-    async def _run(self, item: WorkItem) -> None:
-        stream: AudioStream = item.payload
+    async def run(self, item: WorkItem) -> None:
+        """The stream's engine turn (registered with the scheduler by the runtime)."""
+        stream = self._open.get(item.key)
+        if stream is None:  # cannot happen: only open() queues streams, and only run() forgets them
+            logger.error("stream %s is not open; skipped", item.key)
+            return
         try:
             if stream.closed:
                 stream.stats.outcome = "cancelled"
@@ -192,7 +205,7 @@ class StreamService:
                 return
             await self._produce(stream)
         finally:
-            self._open.discard(stream)
+            self._open.pop(stream.id, None)
             self._count_open()
 
     async def _produce(self, stream: AudioStream) -> None:
@@ -235,8 +248,10 @@ class StreamService:
         stats.finished_at = time.monotonic()
         stream.finish(error)
         seconds = stats.synthesis_seconds or 0.0
-        if self.metrics is not None:
-            self.metrics.observe_stream(stream.label, stats.outcome or "failed", seconds, stats.audio_seconds)
+        if self.observer is not None:
+            self.observer.stream_finished(
+                stream.label, stats.outcome or "failed", seconds, stats.audio_seconds
+            )
         logger.info(
             "stream %s %s: %.2fs audio in %.2fs (%d piece(s), first after %s)",
             stream.id,

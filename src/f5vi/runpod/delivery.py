@@ -26,6 +26,7 @@ from f5vi.jobs.manager import JobManager
 from f5vi.jobs.models import Job
 from f5vi.runpod import webhook
 from f5vi.runpod.protocol import JobFailedError
+from f5vi.storage import OutputStorage
 
 logger = logging.getLogger("f5vi.runpod")
 
@@ -44,9 +45,12 @@ def public_base_url(settings: Settings) -> str:
 
 
 class Delivery:
-    def __init__(self, settings: Settings, manager: JobManager, *, demo: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, manager: JobManager, storage: OutputStorage, *, demo: bool = False
+    ) -> None:
         self.settings = settings
         self.manager = manager
+        self.storage = storage
         self.demo = demo  # the random-weight demo model runs (F5VI_DEMO_FALLBACK): outputs say so
         self.base_url = public_base_url(settings)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -114,7 +118,7 @@ class Delivery:
         if self.demo:
             output.update(demo=True, warnings=[DEMO_OUTPUT_WARNING, *output["warnings"]])
         if 0 < result.size_bytes <= self.settings.audio_base64_max_bytes and job.output_deleted_at is None:
-            path = self.manager.storage.local_path(result.filename)
+            path = self.storage.local_path(result.filename)
             if path is not None:
                 data = await asyncio.to_thread(path.read_bytes)
                 output["audio_base64"] = base64.b64encode(data).decode("ascii")

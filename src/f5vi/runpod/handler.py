@@ -129,7 +129,7 @@ class RunPodWorker:
         host = WorkerHost(settings, synth, serve_http=self.serve_http)
         host.start()
         self._host = host
-        self._delivery = Delivery(settings, host.manager, demo=synth.info.is_demo)
+        self._delivery = Delivery(settings, host.manager, host.runtime.storage, demo=synth.info.is_demo)
         host.submit(migrate(host.manager, settings.data_dir)).result(timeout=60)
         logger.info(
             "RunPod worker ready: model=%s%s, results via %s, http=%s, webhook=%s",
@@ -228,22 +228,18 @@ class RunPodWorker:
             )
         reporter = ProgressReporter(rp_job, self._progress_sink)
         timeout = self.settings.runpod_job_timeout_seconds
-        deadline = time.monotonic() + timeout
         try:
-            with manager.subscribe(job.id) as updates:
-                current = await manager.get(job.id) or job
-                while not current.is_terminal:
-                    reporter.report(current, manager.queue_position(current.id))
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        await self._cancel_quietly(job.id)
-                        raise JobFailedError(
-                            "timeout", f"the job did not finish within {timeout:g} s", job_id=job.id
-                        )
-                    try:
-                        current = await updates.get(timeout=min(5.0, remaining))
-                    except TimeoutError:  # also covers an update lost between get and subscribe
-                        current = await manager.get(job.id) or current
+            current = job
+            async with asyncio.timeout(timeout):
+                async for update in manager.follow(job.id):
+                    current = update or current
+                    if not current.is_terminal:
+                        reporter.report(current, manager.queue_position(current.id))
+        except TimeoutError:
+            await self._cancel_quietly(job.id)
+            raise JobFailedError(
+                "timeout", f"the job did not finish within {timeout:g} s", job_id=job.id
+            ) from None
         except asyncio.CancelledError:
             # RunPod cancelled the request (or timed it out): stop the synthesis too.
             latest = manager.peek(job.id)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from f5vi.engine.synthesizer import Synthesizer
     from f5vi.jobs.manager import JobManager
+    from f5vi.jobs.runtime import JobRuntime
 
 logger = logging.getLogger("f5vi.runpod")
 T = TypeVar("T")
@@ -96,10 +97,15 @@ class WorkerHost:
         return self._loop is not None
 
     @property
-    def manager(self) -> JobManager:
+    def runtime(self) -> JobRuntime:
+        """The job system the app's lifespan built (manager, storage, ...)."""
         if self._app is None or self._lifespan is None:
             raise RuntimeError("the worker is not started")
-        return self._app.state.manager
+        return self._app.state.runtime
+
+    @property
+    def manager(self) -> JobManager:
+        return self.runtime.manager
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Run ``coro`` on the f5vi loop (from any thread)."""
@@ -135,8 +141,6 @@ class WorkerHost:
     def _start_http(self) -> None:
         import uvicorn
 
-        from f5vi.api.http_server import uvicorn_options
-
         assert self._app is not None and self._loop is not None
         config = uvicorn.Config(
             self._app,
@@ -146,7 +150,7 @@ class WorkerHost:
             log_level=self.settings.log_level.lower(),
             server_header=False,
             access_log=False,
-            **uvicorn_options(self.settings),
+            **self._app.state.uvicorn_options,  # the app's own connection handling (as `serve`)
         )
         server = uvicorn.Server(config)
         self._server = server

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response, status
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import EngineDep, ManagerDep
+from f5vi.api.deps import ManagerDep, SchedulerDep
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import CleanupResponse
 
@@ -27,14 +27,14 @@ router = APIRouter(tags=["admin"], dependencies=[Depends(bearer_scheme)])
         **error_responses(429, 503),
     },
 )
-async def cleanup(manager: ManagerDep, engine: EngineDep, response: Response) -> CleanupResponse:
+async def cleanup(manager: ManagerDep, scheduler: SchedulerDep, response: Response) -> CleanupResponse:
     removed = await manager.cleanup_outputs()
-    synth = engine.synthesizer
+    synth = scheduler.synthesizer
     if synth is None:
         return CleanupResponse(status="cleaned", memory=None, outputs_removed=removed)
-    if engine.current is None and len(engine.queue) == 0:
-        memory = await engine.run_call(synth.free_memory)
+    if scheduler.current is None and len(scheduler.queue) == 0:
+        memory = await scheduler.run_call(synth.free_memory)
         return CleanupResponse(status="cleaned", memory=memory, outputs_removed=removed)
-    engine.schedule_call(synth.free_memory)
+    scheduler.schedule_call(synth.free_memory)
     response.status_code = status.HTTP_202_ACCEPTED
     return CleanupResponse(status="scheduled", memory=None, outputs_removed=removed)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends
@@ -27,7 +26,6 @@ from f5vi.api.responses import error_responses, sse_content
 from f5vi.api.views import job_view
 from f5vi.config import Settings
 from f5vi.jobs.errors import UnknownJobError
-from f5vi.jobs.events import Subscription
 from f5vi.jobs.manager import JobManager
 from f5vi.jobs.models import Job
 from f5vi.jobs.runtime import JobRuntime
@@ -101,24 +99,6 @@ def _rank(state: JobState) -> int:
     return {JobState.QUEUED: 0, JobState.RUNNING: 1}.get(state, 2)
 
 
-async def _next(subscription: Subscription, stopping: asyncio.Event) -> Job | None:
-    """The next update; None once the server is shutting down; TimeoutError after the keep-alive."""
-    if stopping.is_set():
-        return None
-    update = asyncio.ensure_future(subscription.get())
-    stop = asyncio.ensure_future(stopping.wait())
-    try:
-        done, _ = await asyncio.wait({update, stop}, timeout=KEEPALIVE_SECONDS, return_when=FIRST_COMPLETED)
-    finally:
-        for task in (update, stop):
-            task.cancel()
-    if update in done:
-        return update.result()
-    if stop in done:
-        return None
-    raise TimeoutError
-
-
 def _shutdown_event(job_id: str) -> bytes:
     payload = {"job_id": job_id, "message": SHUTDOWN_MESSAGE}
     return f"event: shutdown\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
@@ -157,36 +137,14 @@ async def _job_events(
         payload = json.dumps(view.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
         return f"event: {event}\nid: {seq}\ndata: {payload}\n\n".encode()
 
-    # Subscribe before the current state is read so no change between the two is lost.
-    subscription: Subscription = manager.subscribe(first.id)
-    try:
-        yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
-        current = await manager.get(first.id) or first
-        chunk = render(current)
+    yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
+    async for job in manager.follow(first.id, idle_seconds=KEEPALIVE_SECONDS, stop=stopping):
+        if job is None:
+            yield b": keep-alive\n\n"
+            continue
+        chunk = render(job)
         if chunk is not None:
             yield chunk
-        if current.is_terminal:
+        if job.is_terminal:
             return
-        while True:
-            try:
-                update = await _next(subscription, stopping)
-            except TimeoutError:
-                # Also re-read the job: a terminal state published before we subscribed is not missed.
-                latest = await manager.get(first.id)
-                if latest is not None and latest.is_terminal:
-                    job = latest
-                else:
-                    yield b": keep-alive\n\n"
-                    continue
-            else:
-                if update is None:
-                    yield _shutdown_event(first.id)
-                    return
-                job = update
-            chunk = render(job)
-            if chunk is not None:
-                yield chunk
-            if job.is_terminal:
-                return
-    finally:
-        subscription.close()
+    yield _shutdown_event(first.id)  # follow() ends without a final state only when the server stops

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from f5vi import __version__
-from f5vi.api.deps import EngineDep
+from f5vi.api.deps import SchedulerDep
 from f5vi.api.responses import public_error_responses
 from f5vi.api.schemas import HealthResponse, ModelInfo
 from f5vi.jobs.scheduler import EngineScheduler, EngineStatus
@@ -22,12 +22,12 @@ router = APIRouter(tags=["health"])
         **public_error_responses(),
     },
 )
-async def health(engine: EngineDep, response: Response) -> HealthResponse:
-    synth = engine.synthesizer
-    model = model_info(engine)
-    if engine.status is EngineStatus.READY and synth is not None:
+async def health(scheduler: SchedulerDep, response: Response) -> HealthResponse:
+    synth = scheduler.synthesizer
+    model = model_info(scheduler)
+    if scheduler.status is EngineStatus.READY and synth is not None:
         status = "healthy"
-    elif engine.status is EngineStatus.FAILED:
+    elif scheduler.status is EngineStatus.FAILED:
         status = "unhealthy"
     else:
         status = "loading"
@@ -39,12 +39,12 @@ async def health(engine: EngineDep, response: Response) -> HealthResponse:
         version=__version__,
         model=model,
         is_demo=model.is_demo if model else None,
-        error=engine.error,
+        error=scheduler.error,
     )
 
 
-def model_info(engine: EngineScheduler) -> ModelInfo | None:
-    synth = engine.synthesizer
+def model_info(scheduler: EngineScheduler) -> ModelInfo | None:
+    synth = scheduler.synthesizer
     if synth is None:
         return None
     info = synth.info

@@ -15,7 +15,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import EngineDep, ManagerDep
+from f5vi.api.deps import RequestsDep, SchedulerDep, VoicesDep
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import NormalizeRequest, NormalizeResponse
 from f5vi.jobs.requests import TTSInput, needs_transcripts, with_transcripts
@@ -36,14 +36,14 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
     ),
     responses=error_responses(400, 404, 413, 422, 503),
 )
-async def normalize(body: NormalizeRequest, engine: EngineDep, manager: ManagerDep) -> NormalizeResponse:
-    synthesizer = engine.require_ready()
-    prepared = await manager.requests.prepare(
-        TTSInput(text=body.text, ref_name=body.ref_name, speed=body.speed)
-    )
+async def normalize(
+    body: NormalizeRequest, scheduler: SchedulerDep, requests: RequestsDep, voices: VoicesDep
+) -> NormalizeResponse:
+    synthesizer = scheduler.require_ready()
+    prepared = await requests.prepare(TTSInput(text=body.text, ref_name=body.ref_name, speed=body.speed))
     request = prepared.synthesis
     if needs_transcripts(request):  # transcribed in the engine's turn, as its first job would be
-        request = await engine.run_call(functools.partial(with_transcripts, request, manager.voices))
+        request = await scheduler.run_call(functools.partial(with_transcripts, request, voices))
     plan = await anyio.to_thread.run_sync(synthesizer.plan, request)
     return NormalizeResponse.from_plan(
         plan,

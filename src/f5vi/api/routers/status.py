@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from f5vi import __version__
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import EngineDep, ManagerDep
+from f5vi.api.deps import ManagerDep, SchedulerDep
 from f5vi.api.responses import error_responses
 from f5vi.api.routers.health import model_info
 from f5vi.api.schemas import CurrentJobInfo, StatusResponse
@@ -21,15 +21,15 @@ _MB = 1024.0 * 1024.0
 @router.get(
     "/status", response_model=StatusResponse, summary="Engine and queue status", responses=error_responses()
 )
-async def status(manager: ManagerDep, engine: EngineDep) -> StatusResponse:
-    synth = engine.synthesizer
+async def status(manager: ManagerDep, scheduler: SchedulerDep) -> StatusResponse:
+    synth = scheduler.synthesizer
     memory: dict[str, float] = {}
     if synth is not None:
         try:
             memory = synth.memory_stats()
         except Exception:  # a status page must not fail because a counter did
             memory = {}
-    current_work = engine.current
+    current_work = scheduler.current
     job = manager.current_job
     current = None
     if job is not None and current_work is not None:
@@ -50,15 +50,15 @@ async def status(manager: ManagerDep, engine: EngineDep) -> StatusResponse:
 
     return StatusResponse(
         api_version=__version__,
-        engine_status=engine.status.value,
+        engine_status=scheduler.status.value,
         model_loaded=synth is not None,
-        model=model_info(engine),
+        model=model_info(scheduler),
         busy=current_work is not None,
         current_job=current.job_id if current else None,
         job_duration=current.running_seconds if current else None,
         current=current,
-        queue_depth=len(engine.queue),
-        queue_max=engine.queue.maxsize,
+        queue_depth=len(scheduler.queue),
+        queue_max=scheduler.queue.maxsize,
         jobs={state.value: n for state, n in counts.items()},
         device=device,
         gpu_available=bool(device and device.startswith("cuda")),

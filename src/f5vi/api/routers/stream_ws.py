@@ -211,7 +211,7 @@ class _Connection:
                 receive.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await receive
-        return receive.result() if receive.done() and not receive.cancelled() else None
+        return dict(receive.result()) if receive.done() and not receive.cancelled() else None
 
     async def _close_for_shutdown(self) -> None:
         """Stop what runs, refuse what waits, say why, and close with 1012 (service restart)."""

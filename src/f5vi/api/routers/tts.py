@@ -6,7 +6,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Response, status
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import BaseUrlDep, ManagerDep, SettingsDep
+from f5vi.api.deps import BaseUrlDep, ManagerDep, SettingsDep, VoicesDep
 from f5vi.api.params import JobIdPath
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import JobView, KillResponse, TTSAccepted
@@ -16,6 +16,7 @@ from f5vi.jobs.links import check_url, confirmation_url
 from f5vi.jobs.requests import TTSRequest
 from f5vi.jobs.states import JobState
 from f5vi.voices.errors import VoiceLibraryError
+from f5vi.voices.library import VoiceLibrary
 
 router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
 
@@ -32,14 +33,14 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
     responses=error_responses(400, 404, 409, 413, 422, 429, 503),
 )
 async def submit_tts(
-    body: TTSRequest, manager: ManagerDep, settings: SettingsDep, base_url: BaseUrlDep
+    body: TTSRequest, manager: ManagerDep, voices: VoicesDep, settings: SettingsDep, base_url: BaseUrlDep
 ) -> TTSAccepted:
     job, created = await manager.submit_or_get(body.to_input(), job_id=body.job_id)
     view = job_view(job, manager, settings, base_url)
     if job.result is not None:
         text_ref: str | None = job.result.reference_text
     else:
-        text_ref = await _voice_transcript(manager, job.request.voice_id)
+        text_ref = await _voice_transcript(voices, job.request.voice_id)
     message = (
         f"Job queued. Poll {view.progress_url} for status"
         if created
@@ -55,9 +56,9 @@ async def submit_tts(
     )
 
 
-async def _voice_transcript(manager: ManagerDep, voice_id: str) -> str | None:
+async def _voice_transcript(voices: VoiceLibrary, voice_id: str) -> str | None:
     try:
-        voice = await anyio.to_thread.run_sync(manager.voices.resolve, voice_id)
+        voice = await anyio.to_thread.run_sync(voices.resolve, voice_id)
     except VoiceLibraryError:
         return None
     return getattr(voice, "transcript", None)

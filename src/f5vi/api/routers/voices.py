@@ -13,7 +13,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, File, Form, UploadFile, status
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import EngineDep, SettingsDep, VoicesDep
+from f5vi.api.deps import SchedulerDep, SettingsDep, VoicesDep
 from f5vi.api.errors import ApiError
 from f5vi.api.forms import StrictFormRoute
 from f5vi.api.params import VoiceIdPath
@@ -73,7 +73,7 @@ async def list_voices(voices: VoicesDep, settings: SettingsDep) -> VoiceListResp
 )
 async def upload_voice(
     voices: VoicesDep,
-    engine: EngineDep,
+    scheduler: SchedulerDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="Reference audio: WAV, FLAC, MP3 or OGG.")],
     voice_id: Annotated[
@@ -108,7 +108,7 @@ async def upload_voice(
             voices.check_upload, voice_id, data, None, file.filename, overwrite=overwrite
         )
         await anyio.to_thread.run_sync(check)
-        voice = await engine.run_call(call)
+        voice = await scheduler.run_call(call)
     return voice_info(voice)
 
 

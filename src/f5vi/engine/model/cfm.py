@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from f5vi.engine.model.backbone import FlowBackbone
+
 OdeMethod = Literal["euler", "midpoint"]
 StepCallback = Callable[[int, int], None]
 """``on_step(completed_steps, total_steps)``; may raise to abort sampling (the exception propagates)."""
@@ -109,7 +111,7 @@ class SampleOutput:
 class CFM(nn.Module):
     """Wraps a backbone (``transformer``) and samples mels with classifier-free guided flow matching."""
 
-    def __init__(self, transformer: nn.Module, num_channels: int = 100) -> None:
+    def __init__(self, transformer: FlowBackbone, num_channels: int = 100) -> None:
         super().__init__()
         self.transformer = transformer
         self.num_channels = num_channels
@@ -123,7 +125,7 @@ class CFM(nn.Module):
         return next(self.parameters()).dtype
 
     def clear_cache(self) -> None:
-        self.transformer.clear_cache()  # type: ignore[operator]
+        self.transformer.clear_cache()
 
     @torch.inference_mode()
     def sample(

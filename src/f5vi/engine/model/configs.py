@@ -245,7 +245,7 @@ def infer_arch(state_dict: Mapping[str, Any], *, hint: str | None = None) -> tup
 
     wants_v1 = hint is not None and _V1_HINT.search(hint) is not None
     if base["backbone"] == "DiT" and wants_v1:
-        flags = {"text_mask_padding": True, "pe_attn_head": None}
+        flags: dict[str, bool | int | None] = {"text_mask_padding": True, "pe_attn_head": None}
     else:  # v0 flags: F5TTS_Base, F5TTS_Small, E2TTS_Base
         flags = {"text_mask_padding": False, "pe_attn_head": 1}
     return ModelArch(**base, **flags), text_num_embeds  # type: ignore[arg-type]

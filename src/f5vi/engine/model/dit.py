@@ -98,7 +98,7 @@ class DiT(FlowBackbone):
             cache=cache,
         )
         rope = self.rotary_embed.forward_from_seq_len(seq_len)
-        residual = h if self.long_skip_connection is not None else None
+        residual = h
 
         for block in self.transformer_blocks:
             h = block(h, t, mask=mask, rope=rope)

@@ -92,6 +92,7 @@ class RotaryEmbedding(nn.Module):
     def __init__(self, dim: int, base: float = 10000.0) -> None:
         super().__init__()
         inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))
+        self.inv_freq: torch.Tensor
         self.register_buffer("inv_freq", inv_freq)
 
     def forward_from_seq_len(self, seq_len: int) -> Tensor:
@@ -101,7 +102,7 @@ class RotaryEmbedding(nn.Module):
         round to their neighbours, blurring where long outputs are. We keep float32 here (identical
         results in fp32, exact positions in half precision).
         """
-        inv_freq = self.inv_freq.float()  # type: ignore[operator]
+        inv_freq = self.inv_freq.float()
         t = torch.arange(seq_len, device=inv_freq.device, dtype=torch.float32)
         freqs = t[None, :, None] * inv_freq[None, None, :]
         return torch.stack((freqs, freqs), dim=-1).flatten(-2)

@@ -6,7 +6,7 @@ Each entry of ``layers`` is ``[skip_proj | None, attn_norm, attn, ff_norm, ff]``
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +63,7 @@ class UNetT(FlowBackbone):
             self.layers.append(
                 nn.ModuleList(
                     [
-                        skip_proj,
+                        skip_proj,  # type: ignore[list-item]  # None keeps upstream's key indices
                         ScaledL2Norm(dim),
                         Attention(
                             dim=dim,
@@ -115,7 +115,8 @@ class UNetT(FlowBackbone):
 
         skips: list[Tensor] = []
         half = self.depth // 2
-        for idx, (skip_proj, attn_norm, attn, ff_norm, ff) in enumerate(self.layers):
+        for idx, layer in enumerate(self.layers):
+            skip_proj, attn_norm, attn, ff_norm, ff = cast(nn.ModuleList, layer)
             if idx < half:
                 skips.append(h)
             else:

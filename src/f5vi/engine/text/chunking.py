@@ -200,7 +200,8 @@ def _pack(units: list[str], max_bytes: int) -> list[str]:
                 continue
             slack = max(max_bytes - size, 0)
             candidate = (prev[0] + 1, prev[1] + slack * slack)
-            if best[end] is None or candidate < best[end]:
+            current = best[end]
+            if current is None or candidate < current:
                 best[end] = candidate
                 cut_from[end] = start
     chunks: list[str] = []
