@@ -100,7 +100,7 @@ EOF
 note "environment: $(grep -E '^(python|gpu|f5vi)' "$OUT/env.txt" | tr '\n' ';')"
 
 # 3. CUDA-only tests
-mapfile -t cuda_tests < <(grep -l "pytest.mark.cuda" tests/test_*.py)
+mapfile -t cuda_tests < <(grep -rl --include="test_*.py" "pytest.mark.cuda" tests)
 step tests 120 "$PYTHON" -m pytest -q -m cuda -p no:cacheprovider -rs "${cuda_tests[@]}"
 
 # 4. single-request benchmark

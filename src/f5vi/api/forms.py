@@ -7,7 +7,7 @@ field refuses it in validation (422, ``string_unicode``, naming the field) befor
 
 Used through :class:`StrictFormRoute` (FastAPI's documented way to give routes their own ``Request``
 class). It relies on Starlette's parser internals (``_current_part``, ``_charset``, ``_get_form``);
-``tests/test_api_forms.py`` pins the behaviour.
+``tests/api/test_api_voice_protection.py`` pins the behaviour.
 """
 
 from __future__ import annotations
