@@ -67,10 +67,12 @@ class SpeechRequest(BaseModel):
         # Documented here, checked by the validator below (with a message that names OpenAI's range).
         json_schema_extra={"minimum": SPEED_MIN, "maximum": SPEED_MAX},
     )
-    stream: bool = Field(
-        False,
-        description="Send audio while it is generated (first bytes after the first text chunk). "
-        'With the OpenAI SDK: `extra_body={"stream": true}`.',
+    stream: bool | None = Field(
+        None,
+        description="Send audio while it is generated (first bytes after the first text chunk), as "
+        "OpenAI's endpoint does. Default: streamed for mp3, opus, ogg, wav and pcm; flac is sent "
+        "complete. `false`: the whole file with a Content-Length. "
+        'With the OpenAI SDK: `extra_body={"stream": false}`.',
     )
     stream_format: Literal["audio", "sse"] = Field(
         "audio",

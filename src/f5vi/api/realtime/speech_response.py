@@ -26,7 +26,7 @@ from f5vi.api.realtime.frames import FirstChunkClock, encoded_frames
 from f5vi.api.realtime.speech_request import SpeechRequest
 from f5vi.config import Settings
 from f5vi.engine.audio import encode_audio
-from f5vi.engine.stream_encoder import StreamEncoder, open_stream_encoder
+from f5vi.engine.stream_encoder import PROGRESSIVE_FORMATS, StreamEncoder, open_stream_encoder
 from f5vi.formats import FORMATS
 from f5vi.jobs.requests import TTSInput
 from f5vi.jobs.streaming import AudioStream, StreamService
@@ -53,7 +53,8 @@ async def speech_response(
     voice = await anyio.to_thread.run_sync(
         resolve_voice_name, body.voice_name, voices, settings.default_voice
     )
-    streaming = body.stream or body.stream_format == "sse"
+    streaming = streams_by_default(fmt) if body.stream is None else body.stream
+    streaming = streaming or body.stream_format == "sse"
     params = TTSInput(
         text=body.input, ref_name=voice, speed=body.speed, nfe_step=body.nfe_step, seed=body.seed
     )
@@ -94,6 +95,12 @@ async def speech_response(
         media_type=FORMATS[fmt].content_type(stream.sample_rate),
         headers={**headers, "X-Accel-Buffering": "no", **_attachment(fmt)},
     )
+
+
+def streams_by_default(fmt: str) -> bool:
+    """As OpenAI's endpoint: a body that can be sent while it is made is; flac is whole (libFLAC
+    writes its length last, and an unknown length does not open)."""
+    return fmt in PROGRESSIVE_FORMATS
 
 
 def _attachment(fmt: str) -> dict[str, str]:

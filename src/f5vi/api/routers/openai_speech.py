@@ -15,9 +15,11 @@ the server has none). Fields:
   has none; torchaudio 2.11 saves only through torchcodec).
 - ``speed``: 0.3-2.0 here (OpenAI allows 0.25-4.0); outside that: 422 in the error shape. Omitted:
   the server default (``F5VI_SPEED``, 0.9).
-- ``stream`` (not in OpenAI's API; the SDK sends it with ``extra_body={"stream": True}``): audio
-  bytes are sent as soon as the first text chunk is synthesised, the rest while later chunks are
-  generated. ``stream_format="sse"`` streams OpenAI's ``speech.audio.delta`` / ``speech.audio.done``
+- ``stream`` (not in OpenAI's API; the SDK sends it with ``extra_body={"stream": False}``): by
+  default, as OpenAI's own endpoint, mp3, opus, ogg, wav and pcm are streamed: bytes are sent as soon
+  as the first text chunk is synthesised, the rest while later chunks are generated (no
+  Content-Length); flac is sent complete. ``false``: the whole file with a Content-Length; ``true``
+  streams flac too (its bytes come at the end). MP3 is 80 kbit/s CBR either way. ``stream_format="sse"`` streams OpenAI's ``speech.audio.delta`` / ``speech.audio.done``
   events (base64 audio) instead of raw bytes.
 - ``nfe_step``, ``seed`` (extensions, also through ``extra_body``).
 
@@ -46,8 +48,9 @@ router = APIRouter(tags=["openai"], dependencies=[Depends(bearer_scheme)])
     "/v1/audio/speech",
     summary="Create speech (OpenAI-compatible)",
     description=(
-        "OpenAI `audio.speech.create`: returns the audio itself. With `stream: true` the audio is sent while "
-        "it is generated (mp3, opus, ogg, wav, pcm stream progressively; flac is sent when complete). "
+        "OpenAI `audio.speech.create`: returns the audio itself, sent while it is generated (as OpenAI's "
+        "endpoint) for mp3, opus, ogg, wav and pcm; flac is sent when complete. `stream: false` returns "
+        "the whole file with a Content-Length. "
         "`stream_format: sse` sends `speech.audio.delta` events with base64 audio, then `speech.audio.done`."
     ),
     response_class=Response,
