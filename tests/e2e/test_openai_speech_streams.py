@@ -27,7 +27,9 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> StepGate:
 
 
 @pytest.fixture
-def server(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, gate: StepGate) -> Iterator[httpx.Client]:
+def server(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, gate: StepGate
+) -> Iterator[httpx.Client]:
     with paced_server(tmp_path, tmp_path_factory.getbasetemp(), nfe_step=NFE) as client:
         yield client
 
@@ -37,9 +39,15 @@ def test_streaming_response_gets_bytes_before_synthesis_ends(server: httpx.Clien
     assert plan["chunk_count"] >= 3, plan["chunk_count"]  # a multi-chunk text
     gate.hold_at(NFE + 1)  # the first step after the first chunk's ODE (that chunk runs alone)
     sdk = OpenAI(api_key=API_KEY, base_url=f"{server.base_url}/v1", max_retries=0, timeout=300)
-    with sdk, sdk.audio.speech.with_streaming_response.create(
-        model="tts-1", voice=VOICE, input=LONG_TEXT, response_format="mp3"  # no stream flag: the default
-    ) as response:
+    with (
+        sdk,
+        sdk.audio.speech.with_streaming_response.create(
+            model="tts-1",
+            voice=VOICE,
+            input=LONG_TEXT,
+            response_format="mp3",  # no stream flag: the default
+        ) as response,
+    ):
         assert response.status_code == 200 and "content-length" not in response.headers
         chunks = response.iter_bytes()
         first = next(chunks)

@@ -19,8 +19,9 @@ the server has none). Fields:
   default, as OpenAI's own endpoint, mp3, opus, ogg, wav and pcm are streamed: bytes are sent as soon
   as the first text chunk is synthesised, the rest while later chunks are generated (no
   Content-Length); flac is sent complete. ``false``: the whole file with a Content-Length; ``true``
-  streams flac too (its bytes come at the end). MP3 is 80 kbit/s CBR either way. ``stream_format="sse"`` streams OpenAI's ``speech.audio.delta`` / ``speech.audio.done``
-  events (base64 audio) instead of raw bytes.
+  streams flac too (its bytes come at the end). MP3 is 80 kbit/s CBR either way.
+- ``stream_format="sse"`` streams OpenAI's ``speech.audio.delta`` / ``speech.audio.done`` events
+  (base64 audio) instead of raw bytes.
 - ``nfe_step``, ``seed`` (extensions, also through ``extra_body``).
 
 Both modes run as work items in the job queue, in turn with TTS jobs (one engine). The response
