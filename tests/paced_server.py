@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from f5vi.engine import shared_sampler
+from f5vi.engine.types import CancelToken
 from realtime_helpers import API_KEY, VOICE
 from server_helpers import demo_model, free_port, local_settings, write_voice
 
@@ -59,6 +60,20 @@ class StepGate:
 
     def release(self) -> None:
         self._go.set()
+
+    def release_on_cancel(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A cancel (of any request) records the step count and lets a held step go: the step then
+        finishes and the engine must stop the cancelled request before it starts another."""
+        self.steps_at_cancel: int | None = None
+        original = CancelToken.cancel
+
+        def cancel(token: CancelToken) -> None:
+            original(token)
+            if self.steps_at_cancel is None:
+                self.steps_at_cancel = self.steps
+            self.release()
+
+        monkeypatch.setattr(CancelToken, "cancel", cancel)
 
 
 @contextmanager
