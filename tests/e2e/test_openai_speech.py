@@ -68,13 +68,13 @@ def _check_audio(wave: np.ndarray, sr: int, fmt: str, expected: int, slack: int)
 def test_sdk_creates_speech_in_every_format(
     client: OpenAI, server: LiveServer, reference_samples: int, fmt: str
 ) -> None:
-    # Not streamed: the whole file in one response with a Content-Length.
+    # Not streamed ("stream": false): the whole file in one response with a Content-Length.
     raw = client.audio.speech.with_raw_response.create(
         model="tts-1-hd",
         voice=VOICE,
         input=SHORT_TEXT,
         response_format=fmt,  # type: ignore[arg-type]  # "ogg" is our extension
-        extra_body={"seed": 7},
+        extra_body={"seed": 7, "stream": False},
     )
     assert raw.headers["content-type"].startswith(CONTENT_TYPES[fmt])
     assert int(raw.headers["content-length"]) == len(raw.content)

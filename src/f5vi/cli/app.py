@@ -31,6 +31,8 @@ def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
         settings.model = args.model
     if args.vocoder:
         settings.vocoder = args.vocoder
+    if args.demo_fallback:
+        settings.demo_fallback = True
     params = TTSInput(
         text=args.text if args.text is not None else Path(args.text_file).read_text(encoding="utf-8"),
         ref_name=args.voice,
@@ -49,6 +51,8 @@ def _cmd_normalize(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.model:
         settings.model = args.model
+    if args.demo_fallback:
+        settings.demo_fallback = True
     text = args.text if args.text is not None else Path(args.text_file).read_text(encoding="utf-8")
     report = normalize_report(settings, text=text, voice=args.voice, speed=args.speed)
     if args.json:
@@ -84,6 +88,27 @@ def _cmd_make_demo_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _add_demo_fallback(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument(
+        "--demo-fallback",
+        action="store_true",
+        help=f"if the configured model cannot be loaded, {verb} the (noise-producing) demo model instead"
+        " (same as F5VI_DEMO_FALLBACK=1); says so loudly",
+    )
+
+
+def _hint(code: str, message: str) -> str | None:
+    """What fixes a model or vocoder that cannot be loaded, in the CLI's flags and variables."""
+    if code != "model_load_failed":
+        return None
+    if "vocoder" in message:
+        return "fix: --vocoder DIR (or F5VI_VOCODER) naming a local Vocos directory"
+    return (
+        "fix: --model SOURCE (or F5VI_MODEL) naming a local checkpoint, or --demo-fallback "
+        "(F5VI_DEMO_FALLBACK=1) for the demo model (noise)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="f5vi", description="Vietnamese text-to-speech (F5-TTS).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,12 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument(
-        "--demo-fallback",
-        action="store_true",
-        help="if the configured model cannot be loaded, serve the (noise-producing) demo model instead"
-        " (same as F5VI_DEMO_FALLBACK=1)",
-    )
+    _add_demo_fallback(serve, "serve")
     serve.set_defaults(func=_cmd_serve)
 
     synth = sub.add_parser("synth", help="synthesise text to an audio file")
@@ -116,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--nfe-step", type=int)
     synth.add_argument("--seed", type=int)
     synth.add_argument("--format", default=None, help="wav (default from the file name), flac, mp3, ogg, pcm")
+    _add_demo_fallback(synth, "use")
     synth.set_defaults(func=_cmd_synth)
 
     norm = sub.add_parser(
@@ -132,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     norm.add_argument("--speed", type=float, help="speaking rate (chunk sizes and durations depend on it)")
     norm.add_argument("--model", help="model source whose vocab to use; default F5VI_MODEL")
     norm.add_argument("--json", action="store_true", help="print the same JSON as POST /normalize")
+    _add_demo_fallback(norm, "use the vocab of")
     norm.set_defaults(func=_cmd_normalize)
 
     voices = sub.add_parser("voices", help="list reference voices (shipped, then uploaded)")
@@ -163,4 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args, settings))
     except (EngineError, VoiceLibraryError) as exc:
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        hint = _hint(exc.code, exc.message)
+        if hint:
+            print(hint, file=sys.stderr)
         return 2

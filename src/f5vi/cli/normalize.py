@@ -1,16 +1,17 @@
 """``python -m f5vi normalize TEXT``: the text as the model will read it, without loading the model.
 
 Plans through :class:`~f5vi.engine.planning.TextPlanner`, the planner every synthesis uses, built
-from the configured model's vocab alone, so it answers in about a second. Prints the same report as
+from the configured model's vocab alone (no weights, no vocoder), so it answers in about a second;
+with ``--demo-fallback`` the demo model's vocab when that one cannot be had. Prints the same report as
 ``POST /normalize`` (``--json``) or a readable summary.
 """
 
 from __future__ import annotations
 
-from f5vi.api.schemas import NormalizeResponse
 from f5vi.cli.synth import engine_request
 from f5vi.config import Settings
-from f5vi.engine.planning import TextPlanner
+from f5vi.engine.loading import load_planner
+from f5vi.jobs.normalize_report import NormalizeResponse
 from f5vi.jobs.requests import TTSInput
 from f5vi.voices.errors import VoiceNotFoundError
 from f5vi.voices.library import VoiceLibrary
@@ -22,7 +23,8 @@ def normalize_report(
     """Plan ``text`` for ``voice`` (an id of the voices dir, or an audio file) at ``speed``."""
     voice = voice or settings.default_voice or _first_voice(settings)
     request = engine_request(settings, TTSInput(text=text, ref_name=voice, speed=speed))
-    plan = TextPlanner.from_settings(settings).plan(request)
+    planner, _ = load_planner(settings, demo_fallback=settings.demo_fallback)
+    plan = planner.plan(request)
     return NormalizeResponse.from_plan(
         plan,
         voice_id=request.reference.voice_id or voice,

@@ -10,7 +10,7 @@ from typing import Any
 from f5vi.config import Settings
 from f5vi.engine.asr import Transcriber
 from f5vi.engine.audio import encode_audio
-from f5vi.engine.synthesizer import Synthesizer
+from f5vi.engine.loading import DEMO_OUTPUT_WARNING, load_synthesizer
 from f5vi.engine.types import SynthesisRequest
 from f5vi.jobs.requests import RequestBuilder, TTSInput, with_transcripts
 from f5vi.voices.library import Voice, VoiceLibrary
@@ -40,13 +40,14 @@ def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[
     """Load the engine, synthesise ``params`` and write ``out``; returns a report.
 
     ``params.ref_name`` is a voice id of the library or a path to an audio file; ``params.format``
-    empty means: from the file name's extension.
+    empty means: from the file name's extension. With ``settings.demo_fallback`` a model that cannot
+    be loaded is replaced by the demo model (noise), loudly, as ``serve`` does.
     """
     started = time.perf_counter()
     fmt = params.format or (out.suffix.lstrip(".").lower() or "wav")
     params = replace(params, format=fmt)
     request = engine_request(settings, params)  # checks the format too
-    synthesizer = Synthesizer.from_settings(settings)
+    synthesizer = load_synthesizer(settings, demo_fallback=settings.demo_fallback)
     loaded = time.perf_counter()
     result = synthesizer.synthesize(request)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +63,7 @@ def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[
         "chunks": len(result.chunks),
         "segments": [{"voice_id": s.voice_id, "chunk_count": s.chunk_count} for s in result.segments],
         "normalized_text": result.normalized_text,
-        "warnings": result.warnings,
+        "warnings": ([DEMO_OUTPUT_WARNING] if synthesizer.info.is_demo else []) + list(result.warnings),
         "load_seconds": round(loaded - started, 3),
         "synthesis_seconds": round(result.timings.get("total_seconds", 0.0), 3),
         "rtf": round(result.timings.get("total_seconds", 0.0) / max(result.duration_seconds, 1e-9), 4),

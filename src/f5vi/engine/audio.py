@@ -15,7 +15,7 @@ import io
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 import soundfile as sf
@@ -374,6 +374,11 @@ def cross_fade_concat(
 OPUS_SAMPLE_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
 
 
+MP3_OPTIONS: dict[str, Any] = {"bitrate_mode": "CONSTANT", "compression_level": 0.5}
+"""LAME settings of every MP3 f5vi writes, whole or streamed: constant 80 kbit/s for 24 kHz mono
+(libsndfile's 0 = best quality .. 1 = smallest), so a stream and a file of the same audio match."""
+
+
 def encode_audio(wave: np.ndarray, sr: int, fmt: str = "wav") -> bytes:
     """Encode mono float audio (clipped to [-1, 1]) as ``fmt`` (see :data:`f5vi.formats.FORMATS`).
 
@@ -385,6 +390,8 @@ def encode_audio(wave: np.ndarray, sr: int, fmt: str = "wav") -> bytes:
     if spec.name == "opus" and sr not in OPUS_SAMPLE_RATES:
         data, sr = np.clip(resample(data, sr, 48_000), -1.0, 1.0), 48_000
     buffer = io.BytesIO()
-    kwargs = {"endian": "LITTLE"} if spec.sf_format == "RAW" else {}
+    kwargs: dict[str, Any] = {"endian": "LITTLE"} if spec.sf_format == "RAW" else {}
+    if spec.name == "mp3":
+        kwargs.update(MP3_OPTIONS)
     sf.write(buffer, data, sr, format=spec.sf_format, subtype=spec.sf_subtype, **kwargs)
     return buffer.getvalue()

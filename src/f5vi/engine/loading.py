@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from f5vi.config import Settings
 
 if TYPE_CHECKING:
+    from f5vi.engine.planning import TextPlanner
     from f5vi.engine.synthesizer import Synthesizer
 
 logger = logging.getLogger(__name__)
@@ -58,3 +59,26 @@ def load_synthesizer(settings: Settings, *, demo_fallback: bool = False) -> Synt
     else:
         logger.info("model loaded: %s (%s) on %s", synth.info.model, synth.info.arch, synth.info.device)
     return synth
+
+
+def load_planner(settings: Settings, *, demo_fallback: bool = False) -> tuple[TextPlanner, Settings]:
+    """The text planner of the configured model (its vocab alone, no weights); if that vocab cannot be
+    had and ``demo_fallback``, the demo model's, with the same loud warning as the engine. Returns the
+    planner and the settings it was built from."""
+    from f5vi.engine.planning import TextPlanner
+
+    try:
+        return TextPlanner.from_settings(settings), settings
+    except Exception as exc:
+        if not demo_fallback:
+            raise
+        logger.error(
+            "could not load the vocab of the configured model %r (%s: %s); falling back to the DEMO model",
+            settings.model,
+            type(exc).__name__,
+            exc,
+        )
+        ensure_demo_model(settings)
+        demo = demo_settings(settings)
+        logger.warning(DEMO_BANNER, demo.model)
+        return TextPlanner.from_settings(demo), demo

@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from f5vi.engine.audio import OPUS_SAMPLE_RATES, UnsupportedAudioFormatError, encode_audio, writable_format
+from f5vi.engine.audio import (
+    MP3_OPTIONS,
+    OPUS_SAMPLE_RATES,
+    UnsupportedAudioFormatError,
+    encode_audio,
+    writable_format,
+)
 from f5vi.formats import FORMATS
 
 PROGRESSIVE_FORMATS: frozenset[str] = frozenset({"pcm", "wav", "mp3", "opus", "ogg"})
@@ -34,8 +40,6 @@ PROGRESSIVE_FORMATS: frozenset[str] = frozenset({"pcm", "wav", "mp3", "opus", "o
 BUFFERED_FORMATS: frozenset[str] = frozenset({"flac"})
 
 UNKNOWN_SIZE = 0xFFFFFFFF
-MP3_COMPRESSION_LEVEL = 0.5
-"""libsndfile's 0 (best quality) .. 1 (smallest); 0.5 gives 80 kbit/s CBR for 24 kHz mono."""
 
 
 def to_pcm16(wave: np.ndarray) -> bytes:
@@ -235,7 +239,7 @@ class _SoundFileEncoder(StreamEncoder):
         self._tap = _Tap()
         kwargs: dict[str, Any] = {}
         if fmt == "mp3":
-            kwargs = {"bitrate_mode": "CONSTANT", "compression_level": MP3_COMPRESSION_LEVEL}
+            kwargs = dict(MP3_OPTIONS)  # the same bitrate as a whole file (encode_audio)
         self._file: sf.SoundFile | None = sf.SoundFile(
             self._tap,
             "w",

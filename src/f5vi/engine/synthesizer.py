@@ -16,11 +16,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from f5vi.config import Settings
+from f5vi.config import DEFAULT_VOCODER, Settings
 from f5vi.engine.allocator import tune_glibc_malloc
 from f5vi.engine.audio import cross_fade_concat
 from f5vi.engine.batching import ChunkPlan
@@ -140,7 +141,8 @@ class Synthesizer:
             device=device,
             dtype=dtype,
         )
-        vocoder = load_vocoder(settings.vocoder, device=device)
+        vocoder_source = _vocoder_source(settings, model.is_demo)
+        vocoder = load_vocoder(vocoder_source, device=device)
         vocab = Vocab.from_file(model.vocab_path)
         logger.info(
             "engine loaded in %.1fs: model=%s arch=%s%s device=%s dtype=%s vocoder=%s",
@@ -150,7 +152,7 @@ class Synthesizer:
             " (DEMO: random weights, produces noise)" if model.is_demo else "",
             device,
             dtype,
-            settings.vocoder,
+            vocoder_source,
         )
         return cls(
             model,
@@ -335,3 +337,12 @@ def default_max_batch_frames(device: torch.device) -> int:
     (``bench/RESULTS.md``, small config, 3-chunk paragraph).
     """
     return 16_384 if device.type == "cuda" else 1
+
+
+def _vocoder_source(settings: Settings, is_demo: bool) -> str:
+    """The configured vocoder; for a demo model left with the default (hub) vocoder, the random Vocos
+    bundled in its ``vocos/`` directory, so ``F5VI_MODEL=<demo dir>`` alone works offline."""
+    bundled = Path(settings.model).expanduser() / "vocos"
+    if is_demo and settings.vocoder == DEFAULT_VOCODER and bundled.is_dir():
+        return str(bundled)
+    return settings.vocoder

@@ -361,13 +361,14 @@ def _resolve_files(source: str | Path) -> tuple[Path, Path]:
         if not config_path.is_file() or found is None:
             raise ModelLoadError(
                 f"vocoder directory {path} must contain {CONFIG_FILE} and {WEIGHTS_FILE} "
-                f"(or {SAFETENSORS_FILE})"
+                f"(or {SAFETENSORS_FILE}); set F5VI_VOCODER to such a directory"
             )
         return config_path, found
     text = str(source)
     if path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text:
         raise ModelLoadError(
-            f"vocoder source {text!r} is not a directory (expected a directory or a repo id)"
+            f"vocoder source {text!r} is not a directory (expected a directory or a repo id); "
+            "fix F5VI_VOCODER"
         )
     offline = offline_reason()
     return _download(text, CONFIG_FILE, offline), _download(text, WEIGHTS_FILE, offline)
@@ -381,7 +382,7 @@ def _download(repo_id: str, filename: str, offline: str | None) -> Path:
         raise ModelLoadError(
             f"cannot get {filename} of vocoder {repo_id!r}{why} (no local directory of that name; tried it "
             f"as a Hugging Face repo id: {type(exc).__name__}: {exc}). If this machine is offline "
-            f"(HF_HUB_OFFLINE=1), download the vocoder beforehand or set the vocoder source to a local "
+            f"(HF_HUB_OFFLINE=1), download the vocoder beforehand or set F5VI_VOCODER to a local "
             f"directory with {CONFIG_FILE} and {WEIGHTS_FILE}."
         ) from exc
 

@@ -75,8 +75,9 @@ async function showHealth() {
     return;
   }
   const model = body.model ? ` · model ${body.model.arch} on ${body.model.device}` : "";
-  const demo = body.is_demo ? " · DEMO model: random weights, it produces noise" : "";
+  const demo = body.is_demo ? " · DEMO model" : "";
   $("health").textContent = `Server ${body.status}${model}${demo}`;
+  $("demo-banner").hidden = !body.is_demo; // loud: a banner across the page, not a word in the header
   if (body.status === "loading") setTimeout(showHealth, 3000);
 }
 
@@ -136,7 +137,10 @@ async function uploadVoice(event) {
 
 // ------------------------------------------------------------------------------------- normalisation
 function request() {
-  return { text: $("text").value, ref_name: $("voice").value, speed: Number($("speed").value) };
+  // A blank Speed field means the server's default (F5VI_SPEED): the field is left out, not sent as 0.
+  const speed = $("speed").value.trim();
+  const body = { text: $("text").value, ref_name: $("voice").value };
+  return speed === "" ? body : { ...body, speed: Number(speed) };
 }
 
 let estimatedSeconds = null; // of the last preview: the streaming progress bar's total
@@ -197,7 +201,9 @@ function showResult(src, filename, warnings) {
 
 function showProgress(job) {
   $("progress").value = job.progress;
-  const chunks = job.chunk_count ? ` — chunk ${job.chunk_index || 0}/${job.chunk_count}` : "";
+  if (activeJob && activeJob.cancelling) return; // "Cancelling…" stays until the job's last event
+  // chunk_index counts the chunks whose audio is done (0 while the first is being synthesised)
+  const chunks = job.chunk_count ? ` — ${job.chunk_index || 0} of ${job.chunk_count} chunk(s) done` : "";
   const eta = job.eta_seconds ? `, about ${Math.ceil(job.eta_seconds)} s left` : "";
   setStage(`${job.state}: ${job.stage || job.extra || ""}${chunks}${eta}`);
 }
@@ -212,6 +218,7 @@ function finishJob(job) {
         `(seed ${r.seed}).`,
     );
   } else if (job.state === "cancelled") {
+    $("progress").value = 0;
     setStage("Cancelled.");
   } else {
     setStage(`Failed: ${job.error ? job.error.message : job.state}`, true);
@@ -372,7 +379,8 @@ function stream() {
       timings.frames += 1;
       const received = player.samples / SAMPLE_RATE;
       if (estimatedSeconds) $("progress").value = Math.min(99, (100 * received) / estimatedSeconds);
-      setStage(`Playing while synthesising: ${received.toFixed(1)} s received`);
+      // Only what is known: audio has arrived; whether more is coming, the done frame tells.
+      setStage(`Playing: ${received.toFixed(1)} s of audio received so far…`);
       return;
     }
     const message = JSON.parse(event.data);
@@ -388,9 +396,12 @@ function stream() {
       if (message.type === "done") {
         $("progress").value = 100;
         const first = message.first_chunk_seconds;
+        const whole = first >= 0.9 * message.elapsed_seconds;
         setStage(
-          `Streamed ${message.duration_seconds.toFixed(1)} s of audio; first audio after ` +
-            `${first.toFixed(2)} s, all in ${message.elapsed_seconds.toFixed(1)} s.`,
+          `Streamed ${message.duration_seconds.toFixed(1)} s of audio in ${message.chunks} frame(s); ` +
+            `first audio after ${first.toFixed(2)} s, synthesis finished after ` +
+            `${message.elapsed_seconds.toFixed(1)} s` +
+            (whole ? " (the audio came only at the end)." : ", so it played while the rest was made."),
         );
         showResult(URL.createObjectURL(player.wavBlob()), "stream.wav", []);
       } else if (message.code === "cancelled") {
@@ -422,12 +433,18 @@ async function stop() {
     activeStream.player.stop();
     return;
   }
-  if (activeJob) {
+  const job = activeJob;
+  if (job) {
+    // Said before the request: the job's own last event ("Cancelled.") may arrive before the
+    // answer to the kill, and must not be overwritten by it.
+    job.cancelling = true;
+    setStage("Cancelling…");
     try {
-      await api(`/tts/kill/${encodeURIComponent(activeJob.id)}`, { method: "POST" });
-      setStage("Cancelling…");
+      const answer = await api(`/tts/kill/${encodeURIComponent(job.id)}`, { method: "POST" });
+      $("result").dataset.cancel = answer.status; // for people and tests: what the kill said
     } catch (error) {
-      setStage(`Cannot cancel: ${describeError(error)}`, true);
+      job.cancelling = false;
+      if (activeJob === job) setStage(`Cannot cancel: ${describeError(error)}`, true);
     }
   }
 }
