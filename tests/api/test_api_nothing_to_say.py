@@ -32,7 +32,7 @@ NOTHING_TO_SAY = [
 @pytest.fixture
 def client(tmp_path: Path, demo_synth: Synthesizer) -> Iterator[TestClient]:
     settings = local_settings(
-        tmp_path, device="cpu", normalizer="none", nfe_step=4, cleanup_interval_seconds=0, max_text_chars=20_000
+        tmp_path, device="cpu", normalizer="none", nfe_step=4, cleanup_interval_seconds=0
     )
     write_voice(settings.voices_dir, "v1")
     with TestClient(create_app(settings, synthesizer=demo_synth)) as test_client:
