@@ -40,7 +40,7 @@ from f5vi.jobs.runner import Encoder, JobRunner, default_encoder
 from f5vi.jobs.scheduler import EngineScheduler
 from f5vi.jobs.states import InvalidTransitionError, JobState
 from f5vi.jobs.store import DuplicateJobError, JobStore
-from f5vi.jobs.tracker import CancelReason, JobTracker
+from f5vi.jobs.tracker import CancelReason, JobTracker, log_task_failure
 from f5vi.storage import OutputStorage, make_output_filename
 
 logger = logging.getLogger(__name__)
@@ -288,6 +288,11 @@ class JobManager:
                     raise JobFinishedError(job) from None
             logger.info("job %s cancelled while queued", job_id)
             return job
+        if tracker.has_unwritten(job_id):  # it ended, but the store has not taken that yet
+            current = await tracker.replace_unwritten(
+                job_id, JobState.CANCELLED, "cancelled", "cancelled by request while running"
+            )
+            return current or job
         # Running (or just being picked up): the runner ends it.
         active = tracker.active(job_id) or tracker.activate(job)
         active.cancel(CancelReason.USER)
@@ -335,3 +340,4 @@ class JobManager:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        task.add_done_callback(log_task_failure)
