@@ -10,7 +10,9 @@ This module imports nothing of f5vi: it sits below the engine.
 
 from __future__ import annotations
 
+import errno
 import re
+import sqlite3
 
 
 class F5viError(Exception):
@@ -46,11 +48,49 @@ class F5viError(Exception):
     @property
     def is_internal(self) -> bool:
         """A fault of the server (5xx other than 503): log it, do not show its message."""
-        return self.http_status >= 500 and self.http_status != 503
+        return self.http_status >= 500 and self.http_status not in (503, 507)
 
 
 class InternalError(F5viError, code="internal_error"):
     """Something failed that was not expected to; the details are in the server log only."""
+
+
+class InsufficientStorageError(F5viError, code="insufficient_storage", http_status=507):
+    """A disk (the data directory: job database, uploaded voices; or the output directory) is full.
+
+    Nothing was half-written; the same request succeeds once space is freed, hence ``Retry-After``.
+    """
+
+    retry_after_seconds = 30
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+SQLITE_FULL = 13
+"""SQLite's "database or disk is full" (also what ``PRAGMA max_page_count`` gives when reached)."""
+SQLSTATE_DISK_FULL = "53100"
+"""PostgreSQL's ``disk_full`` (psycopg errors carry ``sqlstate``)."""
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """Is ``exc`` (or what caused it) a full disk, quota or database?"""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(current, sqlite3.Error) and (
+            getattr(current, "sqlite_errorcode", None) == SQLITE_FULL
+            or "database or disk is full" in str(current)
+        ):
+            return True
+        if getattr(current, "sqlstate", None) == SQLSTATE_DISK_FULL:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def as_f5vi_error(exc: BaseException) -> F5viError:

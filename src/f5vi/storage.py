@@ -46,6 +46,11 @@ class InvalidFilenameError(F5viError, ValueError, code="invalid_filename", http_
         super().__init__(message)
 
 
+class OutputWriteError(F5viError, code="output_write_failed", http_status=507):
+    """A job's audio could not be stored (a full disk, a quota, a permission); the reason is in the
+    message. Nothing half-written is left behind."""
+
+
 def is_safe_filename(name: str) -> bool:
     return bool(_SAFE_FILENAME_RE.fullmatch(name))
 

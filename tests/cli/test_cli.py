@@ -82,3 +82,16 @@ def test_synth_and_normalize_with_two_voices(
     missing = _run([*args[:2], "Một. [nobody] Hai.", *args[3:]], repo_root, env)
     assert missing.returncode == 2 and "voice_not_found" in missing.stderr and "[[" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize("text", ["\x00", "😀🎉", "\u200b\u200d", "\u0301", "[" * 10_000])
+def test_synth_refuses_a_text_with_nothing_to_say_before_loading_a_model(tmp_path: Path, text: str) -> None:
+    from f5vi.cli.synth import synthesize_to_file
+    from f5vi.config import Settings
+    from f5vi.engine.errors import InvalidTextError
+    from f5vi.jobs.requests import TTSInput
+
+    settings = Settings(model=str(tmp_path / "no-model"), data_dir=tmp_path / "data", device="cpu")
+    with pytest.raises(InvalidTextError, match="read aloud"):  # a model load would fail otherwise
+        synthesize_to_file(settings, TTSInput(text=text, ref_name="vi_north_male"), tmp_path / "x.wav")
+    assert not (tmp_path / "x.wav").exists()

@@ -235,3 +235,12 @@ def test_a_handler_call_before_start_is_an_error_not_a_crash(tmp_path: Path) -> 
     rp_worker = RunPodWorker(Settings(data_dir=tmp_path, output_dir=tmp_path))
     output = asyncio.run(rp_worker.handler({"id": "x", "input": {"text": "a", "ref_name": VOICE}}))
     assert json.loads(output["error"])["code"] == "service_unavailable"
+
+
+@pytest.mark.parametrize("text", ["\x00\x00", "😀 🎉", "\u200b\u200d", "\u0301\u0300", "[" * 10_000])
+def test_a_text_with_nothing_to_say_fails_at_once_without_a_job(worker: RunPodWorker, text: str) -> None:
+    client_id = f"nothing-{len(text)}-{ord(text[0])}"
+    output = _handle(worker, client_id, {"text": text, "ref_name": VOICE, "job_id": client_id})
+    error = json.loads(output["error"])
+    assert error["code"] == "invalid_text" and "read aloud" in error["message"], error
+    assert worker.get_job(client_id) is None  # refused at submit: no job was created

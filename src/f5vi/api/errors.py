@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
-from f5vi.errors import F5viError, scrub
+from f5vi.errors import F5viError, InsufficientStorageError, is_out_of_space, scrub
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    if is_out_of_space(exc):  # a full disk somewhere no typed error was raised for: still a 507
+        logger.error("%s %s: no space left: %s", request.method, request.url.path, exc)
+        error = InsufficientStorageError("no space left on the server's disk; free space and retry")
+        return ApiError(error.http_status, error.code, error.message, headers=error.headers).response()
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return ApiError(500, "internal_error", "internal server error").response()
 

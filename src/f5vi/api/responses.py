@@ -20,6 +20,8 @@ _DESCRIPTIONS = {
     429: "Job queue full; see Retry-After",
     500: "Internal error",
     503: "Engine not available (loading failed or shutting down) or out of memory; see Retry-After",
+    507: "No space left on the server's disk (job database, voices or outputs): insufficient_storage; "
+    "see Retry-After",
 }
 
 

@@ -8,6 +8,7 @@ differ between the HTTP API, the WebSocket stream, the OpenAI endpoint, RunPod a
 from __future__ import annotations
 
 from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError, InvalidTextError
+from f5vi.engine.text.normalizer import can_be_read_aloud
 from f5vi.engine.text.voice_tags import split_voice_tags, tagged_voices
 from f5vi.engine.types import SynthesisRequest
 
@@ -27,10 +28,18 @@ def require_text(text: str) -> str:
 
 
 def check_text(text: str, max_chars: int) -> None:
-    """Refuse empty (or whitespace-only) text and text over the configured length."""
+    """Refuse empty (or whitespace-only) text, text over the configured length, and text (or a voice
+    tag's part of it) with nothing that could be read aloud (NUL, emoji, zero-width or combining
+    characters only, ``[`` x 10000): refused at submit, not after a wait in the queue."""
     require_text(text)
     if len(text) > max_chars:
         raise InvalidTextError(f"text has {len(text)} characters; the limit is {max_chars}")
+    for segment in split_voice_tags(text):
+        if not can_be_read_aloud(segment.text):
+            where = f"the part of voice [{segment.voice}]" if segment.voice else "the text"
+            raise InvalidTextError(
+                f"{where} has nothing that can be read aloud (no letter, digit or readable symbol)"
+            )
 
 
 def validate_request(request: SynthesisRequest, max_text_chars: int) -> None:

@@ -27,10 +27,15 @@ class BackgroundTasks:
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            logger.error("background task failed: %s: %s", type(error).__name__, error, exc_info=error)
+        log_task_failure(task)
 
     async def wait(self) -> None:
         """Wait for every task spawned so far (at close: a progress write still in flight lands)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def log_task_failure(task: asyncio.Task[Any]) -> None:
+    """Done callback of a background task: its failure is logged, never "never retrieved"."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.error("background task %s failed: %s", task.get_name(), exc, exc_info=exc)

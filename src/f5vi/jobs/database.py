@@ -82,10 +82,13 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # A full disk can fail the COMMIT (the transaction stays open: roll it back, or every
+                # later BEGIN fails until a restart) or make SQLite roll back on its own (nothing to undo).
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def _acquire_process_lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")

@@ -82,3 +82,13 @@ class ServiceUnavailableError(JobError, code="service_unavailable", http_status=
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)} if self.retry_after_seconds else {}
+
+
+class JobStoreWriteError(JobError, code="job_store_write_failed", http_status=503):
+    """The job database refused a write (other than a full disk, which is ``insufficient_storage``)."""
+
+    retry_after_seconds = 30
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}

@@ -285,6 +285,11 @@ class JobManager:
                     raise JobFinishedError(job) from None
             logger.info("job %s cancelled while queued", job_id)
             return job
+        if tracker.has_unwritten(job_id):  # it ended, but the store has not taken that yet
+            current = await tracker.replace_unwritten(
+                job_id, JobState.CANCELLED, "cancelled", "cancelled by request while running"
+            )
+            return current or job
         # Running (or just being picked up): the runner ends it.
         active = tracker.active(job_id) or tracker.activate(job)
         active.cancel(CancelReason.USER)

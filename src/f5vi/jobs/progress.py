@@ -7,6 +7,7 @@ happen on a stage change or every ``persist_seconds``; updates in between are fo
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -14,6 +15,8 @@ from typing import Any
 
 from f5vi.jobs.states import JobState
 from f5vi.jobs.tracker import JobTracker
+
+logger = logging.getLogger(__name__)
 
 # Where each part of a job lands on the 0-100 progress scale.
 P_STARTING = 1.0
@@ -75,15 +78,22 @@ class ProgressWriter:
             while (pending := active.pending) is not None:
                 active.pending = None
                 active.last_flush = time.monotonic()
-                written = await tracker.db(
-                    tracker.store.update_progress,
-                    job_id,
-                    progress=pending.progress,
-                    stage=pending.stage,
-                    chunk_index=pending.chunk_index,
-                    chunk_count=pending.chunk_count,
-                    eta_seconds=pending.eta_seconds,
-                )
+                try:
+                    written = await tracker.db(
+                        tracker.store.update_progress,
+                        job_id,
+                        progress=pending.progress,
+                        stage=pending.stage,
+                        chunk_index=pending.chunk_index,
+                        chunk_count=pending.chunk_count,
+                        eta_seconds=pending.eta_seconds,
+                    )
+                except Exception as exc:  # e.g. a full disk: clients see it once a write succeeds
+                    if not active.progress_write_failed:
+                        logger.warning("job %s: progress not saved (%s); it is shown once it is", job_id, exc)
+                    active.progress_write_failed = True
+                    return
+                active.progress_write_failed = False
                 current = tracker.snapshot(job_id)
                 if not written or current is None or current.state is not JobState.RUNNING:
                     active.pending = None

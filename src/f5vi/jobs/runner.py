@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from f5vi.engine.errors import SynthesisCancelled
-from f5vi.errors import as_f5vi_error
+from f5vi.errors import F5viError, as_f5vi_error
 from f5vi.formats import FORMATS
+from f5vi.jobs.errors import JobStoreWriteError
 from f5vi.jobs.models import Job, JobResult, JobSegment
 from f5vi.jobs.progress import (
     P_ENCODING,
@@ -35,7 +36,7 @@ from f5vi.jobs.requests import VoiceResolver, needs_transcripts, resolve_request
 from f5vi.jobs.scheduler import EngineScheduler
 from f5vi.jobs.states import InvalidTransitionError, JobState
 from f5vi.jobs.tracker import ActiveJob, CancelReason, JobTracker
-from f5vi.storage import OutputStorage, StoredFile
+from f5vi.storage import OutputStorage, OutputWriteError, StoredFile
 
 if TYPE_CHECKING:
     from f5vi.engine.types import SynthesisResult
@@ -91,6 +92,11 @@ class JobRunner:
             logger.info("job %s is no longer queued; skipped", job_id)
             tracker.release(job_id)
             return
+        except Exception as exc:  # the store did not take "running" (e.g. disk full): the job fails
+            error = as_f5vi_error(exc)
+            logger.error("job %s could not start: %s: %s", job_id, error.code, error.message)
+            await self._finish(job_id, JobState.FAILED, error.code, error.message)
+            return
         logger.info("job %s running (attempt %d)", job_id, job.attempts)
         try:
             started = time.monotonic()
@@ -144,10 +150,24 @@ class JobRunner:
         data = await anyio.to_thread.run_sync(self.encode, result.audio, result.sample_rate, fmt)
         token.raise_if_cancelled()
         self.progress.update(job.id, P_SAVING, "saving")
-        stored = await anyio.to_thread.run_sync(self.storage.save, job.output_filename, data)
+        try:
+            stored = await anyio.to_thread.run_sync(self.storage.save, job.output_filename, data)
+        except OSError as exc:  # nothing half-written stays (the storage removes its partial file)
+            raise OutputWriteError(
+                f"the audio was synthesised but its file could not be written: {exc.strerror or exc}"
+                " (free space in F5VI_OUTPUT_DIR and submit again)"
+            ) from exc
         try:
             token.raise_if_cancelled()
-            await self._succeed(job, result, stored, started)
+            try:
+                await self._succeed(job, result, stored, started)
+            except Exception as exc:
+                if isinstance(exc, F5viError | InvalidTransitionError):
+                    raise
+                raise JobStoreWriteError(
+                    f"the job database did not record the result ({type(exc).__name__}: {exc}); "
+                    "submit the job again"
+                ) from exc
         except BaseException:
             with contextlib.suppress(Exception):
                 await anyio.to_thread.run_sync(self.storage.delete, job.output_filename)
@@ -177,11 +197,13 @@ class JobRunner:
                 for s in result.segments
             ],
         )
-        await self._finish(
+        await self.tracker.finish(  # not deferred: if the store refuses it, the output goes and the job fails
             job.id,
             JobState.SUCCEEDED,
             None,
             None,
+            expected={JobState.RUNNING},
+            defer=False,
             result=job_result,
             stage="done",
             chunk_index=chunks,

@@ -5,12 +5,20 @@ the change (SQLite, on one database thread so a slow disk never stalls the event
 the in-memory snapshot, then publishes it to subscribers — so whatever a client has seen survives a
 crash. It keeps one :class:`ActiveJob` per queued or running job (its cancel token, why it was
 cancelled, progress not yet on disk) and drops it in one place when the job ends.
+
+A job's end that the store cannot take (disk or database full, database gone) is not lost: it is
+kept as an *unwritten outcome*, the job stays active (so a kill still reaches it), and one
+background task writes it as soon as the store accepts writes again (a kill in between replaces it
+and tries at once). Memory never shows an end the store does not have, and the store is never left
+saying "running" for a job this process has finished with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +27,20 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from f5vi.engine.types import CancelToken
+from f5vi.errors import InsufficientStorageError, is_out_of_space
+from f5vi.jobs.background import log_task_failure
 from f5vi.jobs.errors import UnknownJobError
 from f5vi.jobs.events import EventHub
 from f5vi.jobs.models import Job, is_valid_job_id
-from f5vi.jobs.states import JobState
+from f5vi.jobs.states import InvalidTransitionError, JobState
 from f5vi.jobs.store import JobStore
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 5.0
+"""How often an unwritten outcome is tried again (doubling from the first to the last)."""
 
 MAX_FINISHED_SNAPSHOTS = 256
 """Finished jobs kept in memory (active ones always are); older ones are read from the store."""
@@ -50,12 +65,23 @@ class ActiveJob:
     """Progress not yet on disk (so not visible yet); see :mod:`f5vi.jobs.progress`."""
     last_flush: float = 0.0
     flushing: bool = False
+    progress_write_failed: bool = False
+    """The last progress write failed (logged once, until one succeeds again)."""
 
     def cancel(self, reason: CancelReason) -> None:
         """Stop the job at the next ODE step; a client's cancel wins over a shutdown's."""
         if self.cancel_reason is None or reason is CancelReason.USER:
             self.cancel_reason = reason
         self.token.cancel()
+
+
+@dataclass
+class _Unwritten:
+    """A job's end the store could not take yet."""
+
+    target: JobState
+    expected: set[JobState]
+    changes: dict[str, Any]
 
 
 class JobTracker:
@@ -66,6 +92,8 @@ class JobTracker:
         self._db_pool: ThreadPoolExecutor | None = None
         self._snapshots: OrderedDict[str, Job] = OrderedDict()
         self._active: dict[str, ActiveJob] = {}
+        self._unwritten: dict[str, _Unwritten] = {}
+        self._reconciler: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ database thread
     async def open(self) -> None:
@@ -73,17 +101,39 @@ class JobTracker:
         await self.db(self.store.open)
 
     async def close(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
+            self._reconciler = None
+        if self._unwritten and not await self.write_unwritten():
+            logger.error(
+                "closing with %d job end(s) the store did not take (%s); they run again at the next start",
+                len(self._unwritten),
+                ", ".join(self._unwritten),
+            )
         await self.db(self.store.close)
         if self._db_pool is not None:
             self._db_pool.shutdown(wait=True)
             self._db_pool = None
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a store (or storage) call on the single database thread, FIFO, off the event loop."""
-        if self._db_pool is None:
-            return fn(*args, **kwargs)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_pool, functools.partial(fn, *args, **kwargs))
+        """Run a store (or storage) call on the single database thread, FIFO, off the event loop.
+
+        A full disk or database is :class:`~f5vi.errors.InsufficientStorageError` (507), not a 500.
+        """
+        try:
+            if self._db_pool is None:
+                return fn(*args, **kwargs)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._db_pool, functools.partial(fn, *args, **kwargs))
+        except Exception as exc:
+            if is_out_of_space(exc):
+                raise InsufficientStorageError(
+                    "the job database has no space left (the disk of F5VI_DATA_DIR is full); "
+                    "free space and retry"
+                ) from exc
+            raise
 
     # ------------------------------------------------------------------ active jobs
     def activate(self, job: Job) -> ActiveJob:
@@ -149,15 +199,98 @@ class JobTracker:
         message: str | None,
         *,
         expected: set[JobState],
+        defer: bool = True,
         **changes: Any,
     ) -> Job:
-        """End a job (terminal ``state`` with its error code and message); it is released either way."""
+        """End a job (terminal ``state`` with its error code and message) and release it.
+
+        If the store cannot take the write, the end is kept and written as soon as it can be (the
+        job stays active meanwhile; the returned snapshot is still the old state) — unless ``defer``
+        is False: then the error is raised and the job stays active for its caller to end otherwise.
+        A transition the store refuses (the job moved on) releases the job and raises.
+        """
+        changes.update(error_code=code, error_message=message)
         try:
-            return await self.transition(
-                job_id, state, expected=expected, error_code=code, error_message=message, **changes
-            )
-        finally:
+            job = await self.transition(job_id, state, expected=expected, **dict(changes))
+        except (InvalidTransitionError, UnknownJobError):
             self.release(job_id)
+            raise
+        except Exception as exc:
+            if not defer:
+                raise
+            logger.error(
+                "job %s: the store did not take its end (%s: %s); writing it as soon as it can",
+                job_id,
+                state.value,
+                exc,
+            )
+            self._keep_unwritten(job_id, _Unwritten(state, set(expected), changes))
+            known = self._snapshots.get(job_id)
+            if known is None:
+                raise
+            return known
+        self.release(job_id)
+        return job
+
+    # ------------------------------------------------------------------ ends the store has not taken yet
+    def has_unwritten(self, job_id: str) -> bool:
+        return job_id in self._unwritten
+
+    @property
+    def unwritten(self) -> list[str]:
+        """Jobs whose end waits for the store to accept writes again."""
+        return list(self._unwritten)
+
+    async def replace_unwritten(self, job_id: str, state: JobState, code: str, message: str) -> Job | None:
+        """A kill of a job whose end is not written yet: it ends ``state`` instead, written now if
+        the store takes it (else with the other ends). Returns the job as it is now."""
+        outcome = self._unwritten.get(job_id)
+        if outcome is None:
+            return self._snapshots.get(job_id)
+        outcome.target = state
+        outcome.changes = {"error_code": code, "error_message": message, "stage": None, "eta_seconds": None}
+        await self.write_unwritten(job_id)
+        return self._snapshots.get(job_id)
+
+    def _keep_unwritten(self, job_id: str, outcome: _Unwritten) -> None:
+        self._unwritten[job_id] = outcome
+        if self._reconciler is None or self._reconciler.done():
+            self._reconciler = asyncio.create_task(self._reconcile(), name="f5vi-job-reconcile")
+            self._reconciler.add_done_callback(log_task_failure)
+
+    async def _reconcile(self) -> None:
+        delay = RETRY_FIRST_SECONDS
+        while self._unwritten:
+            await asyncio.sleep(delay)
+            delay = RETRY_FIRST_SECONDS if await self.write_unwritten() else min(delay * 2, RETRY_MAX_SECONDS)
+
+    async def write_unwritten(self, job_id: str | None = None) -> bool:
+        """Try to write the kept ends (of ``job_id`` only, or all, oldest first); True once none is left."""
+        for key in [job_id] if job_id is not None else list(self._unwritten):
+            outcome = self._unwritten.get(key)
+            if outcome is None:
+                continue
+            try:
+                await self.transition(key, outcome.target, expected=outcome.expected, **dict(outcome.changes))
+            except (InvalidTransitionError, UnknownJobError):
+                logger.warning("job %s moved on in the store; its kept end is dropped", key)
+                self._unwritten.pop(key, None)
+                with contextlib.suppress(Exception):
+                    await self.reload(key)
+                self._end_active(key)
+            except Exception as exc:
+                logger.warning("job %s: the store still does not take its end (%s)", key, exc)
+                return False
+            else:
+                self._unwritten.pop(key, None)
+                logger.info("job %s: its end (%s) is written now", key, outcome.target.value)
+                self.release(key)
+        return not self._unwritten
+
+    def _end_active(self, job_id: str) -> None:
+        active = self._active.pop(job_id, None)
+        if active is not None:
+            active.done.set()
 
     def show(self, job: Job) -> None:
         """Make a persisted change visible: memory first, then subscribers."""

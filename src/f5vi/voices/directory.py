@@ -27,6 +27,7 @@ from typing import Any
 import soundfile as sf
 
 from f5vi.engine.types import ReferenceVoice
+from f5vi.errors import InsufficientStorageError, is_out_of_space
 from f5vi.voices.errors import (
     InvalidVoiceNameError,
     VoiceNotFoundError,
@@ -159,9 +160,14 @@ class VoiceDirectory:
                 os.fsync(handle.fileno())
             os.chmod(tmp_name, 0o644)
             os.replace(tmp_name, path)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
+            if isinstance(exc, Exception) and is_out_of_space(exc):
+                raise InsufficientStorageError(
+                    "no space left to store the voice (the disk of F5VI_UPLOADED_VOICES_DIR, by default "
+                    "F5VI_DATA_DIR/voices, is full); free space and retry"
+                ) from exc
             raise
 
     def remove(self, voice_id: str) -> None:

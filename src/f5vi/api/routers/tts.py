@@ -30,7 +30,7 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
         "Queues the job and answers at once (202). Poll `progress_url` until `state` is `succeeded` "
         '(seed clients: `progress == 100 and status == "completed"`), then download `wav_url`.'
     ),
-    responses=error_responses(400, 404, 409, 413, 422, 429, 503),
+    responses=error_responses(400, 404, 409, 413, 422, 429, 503, 507),
 )
 async def submit_tts(
     body: TTSRequest, manager: ManagerDep, voices: VoicesDep, settings: SettingsDep, base_url: BaseUrlDep

@@ -69,7 +69,7 @@ async def list_voices(voices: VoicesDep, settings: SettingsDep) -> VoiceListResp
         "transcribed with PhoWhisper in the engine's turn), `overwrite` (of an uploaded voice). The id of a "
         "shipped (read-only) voice is refused with 403 `voice_read_only`."
     ),
-    responses=error_responses(400, 403, 409, 413, 422, 429, 503),
+    responses=error_responses(400, 403, 409, 413, 422, 429, 503, 507),
 )
 async def upload_voice(
     voices: VoicesDep,

@@ -98,6 +98,22 @@ def _has_sayable(text: str) -> bool:
     return any(c.isalnum() for c in text)
 
 
+def can_be_read_aloud(text: str) -> bool:
+    """Could the normaliser find anything to say in ``text``? Cheap (no normaliser run), for submit time.
+
+    False only when every character is certainly dropped: controls (NUL), format characters
+    (zero-width), combining marks on nothing, emoji and other symbols, scripts we cannot read,
+    punctuation. A letter, a digit or a symbol the rules read out (``%``, ``$``, ...) may be said, so
+    the text goes on to the normaliser, which has the last word.
+    """
+    for char in unicodedata.normalize("NFC", text):
+        if char in _HANDLED_SYMBOLS:
+            return True
+        if char.isalnum() and not _unsayable_input(char):
+            return True
+    return False
+
+
 def _decide_lowercase(vocab: Vocab | None, lowercase: bool | None) -> bool:
     if lowercase is not None:
         return lowercase
