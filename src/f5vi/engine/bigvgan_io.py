@@ -124,9 +124,7 @@ def _resolve_files(source: str | Path) -> tuple[Path, Path]:
         return path / CONFIG_FILE, path / WEIGHTS_FILE
     text = str(source)
     if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1 or "\\" in text:
-        raise ModelLoadError(
-            f"BigVGAN source {text!r} is not a directory (expected a directory or a repo id)"
-        )
+        raise ModelLoadError(f"BigVGAN source {text!r} is neither a directory nor a repo id")
     offline = offline_reason()
     return _download(text, CONFIG_FILE, offline), _download(text, WEIGHTS_FILE, offline)
 
@@ -144,12 +142,14 @@ def _download(repo_id: str, filename: str, offline: str | None) -> Path:
 
 
 def save_random_bigvgan(
-    directory: str | Path, seed: int = 0, config: BigVGANConfig | None = None, std: float = 0.02
+    directory: str | Path, seed: int = 0, config: BigVGANConfig | None = None, gain: float = 0.6
 ) -> Path:
     """Write a seeded random BigVGAN (``config.json`` + ``bigvgan_generator.pt``, weight-norm layout).
 
     For tests and the demo model: the exact published layout with random values (noise, not speech).
-    Log-scale Snake parameters are drawn around 0 (alpha, beta near 1).
+    Every convolution gets random directions with the weight-norm gain ``gain`` per output channel
+    (so the signal neither dies out nor explodes through the layers); log-scale Snake parameters are
+    drawn around 0 (alpha, beta near 1).
     """
     config = config or BigVGANConfig()
     model = BigVGAN(config)
@@ -159,7 +159,8 @@ def save_random_bigvgan(
             if name.endswith((".alpha", ".beta")):
                 parameter.normal_(0.0, 0.1, generator=generator)
             elif name.endswith(".weight"):
-                parameter.normal_(0.0, std, generator=generator)
+                parameter.normal_(0.0, 1.0, generator=generator)
+                parameter.mul_(gain / torch.norm_except_dim(parameter, 2, 0))
             else:
                 parameter.zero_()
     out = Path(directory)

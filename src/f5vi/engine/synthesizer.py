@@ -42,7 +42,7 @@ from f5vi.engine.types import (
     SynthesisResult,
 )
 from f5vi.engine.validation import validate_request
-from f5vi.engine.vocoder import Vocoder, load_vocoder
+from f5vi.engine.vocoders import MelVocoder, check_pairing, load_mel_vocoder
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class EngineInfo:
     sample_rate: int
     vocoder: str
     num_params: int
+    vocoder_type: str = "vocos"
+    """"vocos" | "bigvgan": the vocoder loaded, which is also the checkpoint's mel front end."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Synthesizer:
     def __init__(
         self,
         model: LoadedModel,
-        vocoder: Vocoder,
+        vocoder: MelVocoder,
         vocab: Vocab,
         settings: Settings,
         *,
@@ -97,6 +99,7 @@ class Synthesizer:
         model_source: str,
         vocoder_source: str,
     ) -> None:
+        check_pairing(model.mel_spec_type, vocoder, vocoder_source, model_source)
         self.model = model
         # batched chunks must each sound as they would alone (see FlowBackbone.set_attention_masking)
         model.cfm.transformer.set_attention_masking(True)
@@ -109,6 +112,7 @@ class Synthesizer:
             device=device,
             max_seconds=settings.max_reference_seconds,
             target_rms=settings.target_rms,
+            mel_spec_type=model.mel_spec_type,
         )
         self.vinorm = VinormRunner()
         self.planner = TextPlanner(vocab, settings, self.references, self.vinorm)
@@ -123,6 +127,7 @@ class Synthesizer:
             sample_rate=SAMPLE_RATE,
             vocoder=vocoder_source,
             num_params=model.num_params,
+            vocoder_type=vocoder.kind,
         )
 
     # ------------------------------------------------------------------ construction
@@ -141,10 +146,10 @@ class Synthesizer:
             device=device,
             dtype=dtype,
         )
-        vocoder = load_vocoder(settings.vocoder, device=device)
+        vocoder = load_mel_vocoder(settings.vocoder, device=device)
         vocab = Vocab.from_file(model.vocab_path)
         logger.info(
-            "engine loaded in %.1fs: model=%s arch=%s%s device=%s dtype=%s vocoder=%s",
+            "engine loaded in %.1fs: model=%s arch=%s%s device=%s dtype=%s vocoder=%s (%s)",
             time.perf_counter() - started,
             settings.model,
             model.arch_name,
@@ -152,6 +157,7 @@ class Synthesizer:
             device,
             dtype,
             settings.vocoder,
+            vocoder.kind,
         )
         return cls(
             model,
