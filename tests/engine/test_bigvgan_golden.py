@@ -25,6 +25,7 @@ BIGVGAN_GOLDEN = GOLDEN_SOURCE / "bigvgan"
 GENERATOR_ATOL = 1e-4
 MEL_ATOL = 1e-5
 E2E_MEL_ATOL = 1e-4  # the Vocos path's bound on upstream's ODE output (tests/golden/README.md: cfm_sample)
+E2E_WAVE_ATOL = 1e-5  # the random tiny vocoder's audio peaks at 0.017: a tighter bound than the generator's
 
 
 def rebuild_nvidia_checkpoint(target: Path) -> Path:
@@ -123,5 +124,5 @@ def test_end_to_end_matches_upstream_infer_process(vocoder: BigVGAN, data: dict[
     assert float((generated - data["e2e_mel"]).abs().max()) < E2E_MEL_ATOL
     (audio,) = vocoder.decode_many([generated.transpose(0, 1)])
     expected = data["e2e_wave"]
-    assert audio.shape == expected.shape
-    assert float((audio - expected).abs().max()) < GENERATOR_ATOL
+    assert audio.shape == expected.shape and float(expected.abs().max()) > 0.005
+    assert float((audio - expected).abs().max()) < E2E_WAVE_ATOL
