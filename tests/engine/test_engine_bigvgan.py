@@ -162,3 +162,16 @@ def test_bad_bigvgan_files_are_load_errors(tmp_path: Path) -> None:
     sf.write(tmp_path / "x.wav", np.zeros(10), 24_000)
     with pytest.raises(ModelLoadError, match="neither a directory nor a repo id"):
         load_bigvgan(tmp_path / "x.wav")
+
+
+def test_cli_make_demo_model_with_bigvgan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from f5vi.cli.app import main
+
+    assert main(["make-demo-model", str(tmp_path / "demo"), "--vocoder", "bigvgan"]) == 0
+    out = capsys.readouterr().out
+    assert "DEMO" in out and f"F5VI_VOCODER={tmp_path / 'demo' / 'bigvgan'}" in out
+    assert (
+        vocoder_kind(tmp_path / "demo" / "bigvgan") == "bigvgan"
+        and not (tmp_path / "demo" / "vocos").exists()
+    )
+    assert load_mel_vocoder(tmp_path / "demo" / "bigvgan").kind == "bigvgan"
