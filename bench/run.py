@@ -594,12 +594,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--results-md", type=Path, default=RESULTS_MD)
     p.add_argument("--no-md", action="store_true", help="do not append to the results Markdown")
     p.add_argument("--note", default="", help="free text added under the table")
+    p.add_argument(
+        "--vocoder",
+        choices=["vocos", "bigvgan", "both"],
+        default=None,
+        help="only time the vocoder(s): seconds of audio per wall second (bench/vocoder_speed.py)",
+    )
+    p.add_argument("--vocoder-config", choices=["published", "tiny"], default="published")
+    p.add_argument("--vocoder-seconds", type=float, default=10.0, help="audio per timed vocoder call")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.vocoder is not None:
+        from bench.vocoder_speed import run as run_vocoder_speed
+
+        return run_vocoder_speed(args)
     if args.text:
         texts = {"custom": args.text}
     else:

@@ -40,13 +40,16 @@ def speak(directory: Path, text: str, *, voice: str = "vi", name: str = "ref") -
     return SpokenClip(path=path, transcript=text)
 
 
-def demo_settings(model_dir: Path, **overrides: object) -> Settings:
-    """Settings that load the demo model in ``model_dir`` (created if missing) on the CPU."""
+def demo_settings(model_dir: Path, *, vocoder: str = "vocos", **overrides: object) -> Settings:
+    """Settings that load the demo model in ``model_dir`` (created if missing) on the CPU.
+
+    ``vocoder="bigvgan"``: the BigVGAN demo (bigvgan mel checkpoint + ``model_dir/bigvgan``).
+    """
     if not (model_dir / "model_last.pt").is_file():
-        make_demo_model(model_dir)
+        make_demo_model(model_dir, vocoder=vocoder)
     values: dict[str, object] = {
         "model": str(model_dir),
-        "vocoder": str(model_dir / "vocos"),
+        "vocoder": str(model_dir / vocoder),
         "device": "cpu",
         "dtype": "float32",
     }

@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     )
     model_arch: str | None = Field(
         None,
-        description="F5TTS_Base | F5TTS_v1_Base | F5TTS_Small | E2TTS_Base; default: from the checkpoint.",
+        description="F5TTS_Base | F5TTS_v1_Base | F5TTS_Small | E2TTS_Base | F5TTS_Base_bigvgan (F5TTS_Base "
+        "trained on BigVGAN's mel: needs a BigVGAN vocoder); default: from the checkpoint.",
     )
     checkpoint_file: str | None = Field(
         None, description="Checkpoint inside a directory/repo (default: model_last.pt or the only one)."
@@ -39,7 +40,12 @@ class Settings(BaseSettings):
     vocab_file: str | None = Field(
         None, description="Vocab inside the model directory/repo (default: vocab.txt, else config.json)."
     )
-    vocoder: str = Field(DEFAULT_VOCODER, description="Vocos: local directory or Hugging Face repo id.")
+    vocoder: str = Field(
+        DEFAULT_VOCODER,
+        description="Vocos or BigVGAN: a local directory (config.yaml + pytorch_model.bin, or NVIDIA's "
+        "config.json + bigvgan_generator.pt) or a Hugging Face repo id (a BigVGAN one names 'bigvgan', "
+        "e.g. nvidia/bigvgan_v2_24khz_100band_256x). It must be the vocoder of the checkpoint's mel.",
+    )
     demo_model_dir: Path | None = Field(
         None,
         description="Where the demo model is made and loaded from (default: <data_dir>/models/demo); "

@@ -47,6 +47,11 @@ class ModelInfo(BaseModel):
     dtype: str
     sample_rate: int
     vocoder: str
+    vocoder_type: Literal["vocos", "bigvgan"] = Field(
+        "vocos",
+        description="Which vocoder `vocoder` is; it is also the mel front end the checkpoint was trained "
+        "on (set with F5VI_VOCODER; a checkpoint paired with the other one is refused at start).",
+    )
     num_params: int | None = None
 
 

@@ -81,10 +81,11 @@ def _cmd_export_openapi(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_make_demo_model(args: argparse.Namespace, settings: Settings) -> int:
-    from f5vi.engine.demo import make_demo_model
+    from f5vi.engine.demo import demo_vocoder_dir, make_demo_model
 
-    path = make_demo_model(Path(args.directory), seed=args.seed)
+    path = make_demo_model(Path(args.directory), seed=args.seed, vocoder=args.vocoder)
     print(f"wrote a DEMO model (random weights: it produces noise, not speech) to {path}")
+    print(f"use it with F5VI_MODEL={path} F5VI_VOCODER={demo_vocoder_dir(path)} ({args.vocoder})")
     return 0
 
 
@@ -168,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("directory")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--vocoder",
+        choices=("vocos", "bigvgan"),
+        default="vocos",
+        help="vocoder (and mel front end) of the demo model: DIR/vocos or DIR/bigvgan (default vocos)",
+    )
     demo.set_defaults(func=_cmd_make_demo_model)
     return parser
 

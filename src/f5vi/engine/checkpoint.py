@@ -28,7 +28,15 @@ from f5vi.engine.device import cpu_runs_natively
 from f5vi.engine.errors import ModelLoadError
 from f5vi.engine.hub import hub_download, offline_reason
 from f5vi.engine.model.cfm import CFM
-from f5vi.engine.model.configs import ARCHS, ModelArch, arch_from_config_dict, infer_arch, preset_name
+from f5vi.engine.model.configs import (
+    ARCHS,
+    MEL_SPEC_TYPE_OF_PRESET,
+    ModelArch,
+    arch_from_config_dict,
+    infer_arch,
+    mel_spec_type_from_config,
+    preset_name,
+)
 from f5vi.engine.model.dit import DiT
 from f5vi.engine.model.modules import TextEmbedding
 from f5vi.engine.model.unett import UNetT
@@ -180,6 +188,9 @@ class LoadedModel:
     dtype: torch.dtype
     is_demo: bool = False
     """True when the model directory has a ``DEMO_MODEL`` marker (random weights, for demos and tests)."""
+    mel_spec_type: str = "vocos"
+    """The mel front end the checkpoint was trained on ("vocos" | "bigvgan"): which vocoder it needs
+    and how reference audio becomes its conditioning mel (see :func:`choose_mel_spec_type`)."""
 
 
 @dataclass
@@ -370,6 +381,25 @@ def _choose_arch(
     return inferred
 
 
+MEL_SPEC_TYPES = ("vocos", "bigvgan")
+
+
+def choose_mel_spec_type(arch: str | ModelArch | None, config: dict[str, Any] | None, hint: str) -> str:
+    """The checkpoint's mel front end: from the preset name (``F5TTS_Base_bigvgan``), else its config
+    (``mel_spec.mel_spec_type``), else the file name or repo path (upstream stores the BigVGAN
+    checkpoint as ``F5TTS_Base_bigvgan/model_1250000.pt``), else "vocos" (every other checkpoint)."""
+    if isinstance(arch, str) and arch in MEL_SPEC_TYPE_OF_PRESET:
+        return MEL_SPEC_TYPE_OF_PRESET[arch]
+    found = mel_spec_type_from_config(config) if config is not None else None
+    if found is not None:
+        if found not in MEL_SPEC_TYPES:
+            raise ModelLoadError(
+                f"unknown mel_spec_type {found!r} in the model config; expected vocos|bigvgan"
+            )
+        return found
+    return "bigvgan" if "bigvgan" in hint.lower() else "vocos"
+
+
 def _default_dtype(device: torch.device) -> torch.dtype:
     # upstream: fp16 on CUDA, fp32 elsewhere
     return torch.float16 if device.type == "cuda" else torch.float32
@@ -430,6 +460,7 @@ def load_model(
     files = _resolve(source, checkpoint_file, vocab_file)
     state_dict = load_state_dict_file(files.checkpoint)
     chosen = _choose_arch(arch, files.config, state_dict, files.hint)
+    mel_spec_type = choose_mel_spec_type(arch, files.config, files.hint)
 
     vocab_size = count_vocab_entries(files.vocab)
     if TEXT_EMBED_KEY not in state_dict:
@@ -463,6 +494,8 @@ def load_model(
     dirs = {files.checkpoint.parent} | ({files.model_dir} if files.model_dir else set())
     is_demo = any((d / DEMO_MARKER).is_file() for d in dirs)
     name = preset_name(chosen) or "custom"
+    if isinstance(arch, str):
+        name = arch  # F5TTS_Base_bigvgan has F5TTS_Base's network: report the name that was asked for
     num_params = count_parameters(cfm)
     log.info(
         "loaded %s (%s, %d params, vocab %d) from %s on %s/%s%s",
@@ -486,6 +519,7 @@ def load_model(
         device=device,
         dtype=dtype,
         is_demo=is_demo,
+        mel_spec_type=mel_spec_type,
     )
 
 

@@ -24,8 +24,10 @@ DEMO_OUTPUT_WARNING = (
 
 def demo_settings(settings: Settings) -> Settings:
     """``settings`` pointed at the demo model directory (model and its bundled vocoder)."""
+    from f5vi.engine.demo import demo_vocoder_dir
+
     demo_dir = settings.demo_model_path
-    return settings.model_copy(update={"model": str(demo_dir), "vocoder": str(demo_dir / "vocos")})
+    return settings.model_copy(update={"model": str(demo_dir), "vocoder": str(demo_vocoder_dir(demo_dir))})
 
 
 def ensure_demo_model(settings: Settings) -> None:

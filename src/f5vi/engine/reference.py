@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from f5vi.engine.audio import load_audio, prepare_reference
-from f5vi.engine.mel import LogMelSpectrogram, to_cfm_layout
+from f5vi.engine.mel import MelSpecType, mel_extractor, to_cfm_layout
 from f5vi.engine.types import HOP_LENGTH, SAMPLE_RATE
 
 
@@ -24,7 +24,7 @@ class ReferenceConditioning:
 
     @property
     def num_frames(self) -> int:
-        """Frames of the conditioning mel (``samples // hop + 1`` with centred STFT)."""
+        """Frames of the conditioning mel (``samples // hop + 1`` with the vocos mel, ``// hop`` bigvgan)."""
         return int(self.mel.shape[1])
 
     @property
@@ -40,12 +40,21 @@ class ReferenceConditioning:
 class ReferenceCache:
     """LRU of prepared references keyed by path + size + mtime (an edited file is re-read)."""
 
-    def __init__(self, *, device: torch.device, max_seconds: float, target_rms: float, capacity: int = 32):
+    def __init__(
+        self,
+        *,
+        device: torch.device,
+        max_seconds: float,
+        target_rms: float,
+        capacity: int = 32,
+        mel_spec_type: MelSpecType | str = "vocos",
+    ):
         self._device = device
         self._max_seconds = max_seconds
         self._target_rms = target_rms
         self._capacity = capacity
-        self._mel = LogMelSpectrogram().to(device).eval()
+        # the checkpoint's own mel front end: vocos (centred, N // hop + 1 frames) or bigvgan (N // hop)
+        self._mel = mel_extractor(mel_spec_type).to(device).eval()  # type: ignore[arg-type]
         self._items: OrderedDict[tuple[str, int, int], ReferenceConditioning] = OrderedDict()
         self._lock = threading.Lock()
 

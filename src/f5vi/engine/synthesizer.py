@@ -26,6 +26,7 @@ from f5vi.engine.allocator import tune_glibc_malloc
 from f5vi.engine.audio import cross_fade_concat
 from f5vi.engine.batching import ChunkPlan
 from f5vi.engine.checkpoint import LoadedModel, load_model
+from f5vi.engine.demo import demo_vocoder_dir
 from f5vi.engine.device import resolve_device, resolve_dtype
 from f5vi.engine.ode_batch import OdeItem, make_item
 from f5vi.engine.planning import TextPlan, TextPlanner
@@ -42,7 +43,7 @@ from f5vi.engine.types import (
     SynthesisRequest,
     SynthesisResult,
 )
-from f5vi.engine.vocoder import Vocoder, load_vocoder
+from f5vi.engine.vocoders import MelVocoder, check_pairing, load_mel_vocoder
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class EngineInfo:
     sample_rate: int
     vocoder: str
     num_params: int
+    vocoder_type: str = "vocos"
+    """"vocos" | "bigvgan": the vocoder loaded, which is also the checkpoint's mel front end."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class Synthesizer:
     def __init__(
         self,
         model: LoadedModel,
-        vocoder: Vocoder,
+        vocoder: MelVocoder,
         vocab: Vocab,
         settings: Settings,
         *,
@@ -97,6 +100,7 @@ class Synthesizer:
         model_source: str,
         vocoder_source: str,
     ) -> None:
+        check_pairing(model.mel_spec_type, vocoder, vocoder_source, model_source)
         self.model = model
         # batched chunks must each sound as they would alone (see FlowBackbone.set_attention_masking)
         model.cfm.transformer.set_attention_masking(True)
@@ -109,6 +113,7 @@ class Synthesizer:
             device=device,
             max_seconds=settings.max_reference_seconds,
             target_rms=settings.target_rms,
+            mel_spec_type=model.mel_spec_type,
         )
         self.vinorm = VinormRunner()
         self.planner = TextPlanner(vocab, settings, self.references, self.vinorm)
@@ -123,6 +128,7 @@ class Synthesizer:
             sample_rate=SAMPLE_RATE,
             vocoder=vocoder_source,
             num_params=model.num_params,
+            vocoder_type=vocoder.kind,
         )
 
     # ------------------------------------------------------------------ construction
@@ -142,10 +148,10 @@ class Synthesizer:
             dtype=dtype,
         )
         vocoder_source = _vocoder_source(settings, model.is_demo)
-        vocoder = load_vocoder(vocoder_source, device=device)
+        vocoder = load_mel_vocoder(vocoder_source, device=device)
         vocab = Vocab.from_file(model.vocab_path)
         logger.info(
-            "engine loaded in %.1fs: model=%s arch=%s%s device=%s dtype=%s vocoder=%s",
+            "engine loaded in %.1fs: model=%s arch=%s%s device=%s dtype=%s vocoder=%s (%s)",
             time.perf_counter() - started,
             settings.model,
             model.arch_name,
@@ -153,6 +159,7 @@ class Synthesizer:
             device,
             dtype,
             vocoder_source,
+            vocoder.kind,
         )
         return cls(
             model,
@@ -162,7 +169,7 @@ class Synthesizer:
             device=device,
             dtype=dtype,
             model_source=settings.model,
-            vocoder_source=settings.vocoder,
+            vocoder_source=vocoder_source,
         )
 
     @property
@@ -340,9 +347,9 @@ def default_max_batch_frames(device: torch.device) -> int:
 
 
 def _vocoder_source(settings: Settings, is_demo: bool) -> str:
-    """The configured vocoder; for a demo model left with the default (hub) vocoder, the random Vocos
-    bundled in its ``vocos/`` directory, so ``F5VI_MODEL=<demo dir>`` alone works offline."""
-    bundled = Path(settings.model).expanduser() / "vocos"
+    """The configured vocoder; for a demo model left with the default (hub) vocoder, the random vocoder
+    bundled in its ``vocos/`` (or ``bigvgan/``) folder, so ``F5VI_MODEL=<demo dir>`` alone works offline."""
+    bundled = demo_vocoder_dir(Path(settings.model).expanduser())
     if is_demo and settings.vocoder == DEFAULT_VOCODER and bundled.is_dir():
         return str(bundled)
     return settings.vocoder

@@ -247,6 +247,8 @@ class ISTFTHead(nn.Module):
 class Vocoder(nn.Module):
     """Mel Vocos. ``decode(mel [B, n_mels, T]) -> wave [B, T * hop]`` at ``sample_rate``."""
 
+    kind = "vocos"
+
     def __init__(self, config: VocosConfig | None = None) -> None:
         super().__init__()
         self.config = config or VocosConfig()

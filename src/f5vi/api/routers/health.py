@@ -56,6 +56,7 @@ def model_info(scheduler: EngineScheduler) -> ModelInfo | None:
         dtype=info.dtype,
         sample_rate=info.sample_rate,
         vocoder=_display_source(info.vocoder),
+        vocoder_type="bigvgan" if info.vocoder_type == "bigvgan" else "vocos",
         num_params=getattr(info, "num_params", None),
     )
 

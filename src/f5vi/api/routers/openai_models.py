@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from f5vi.api.auth import bearer_scheme
+from f5vi.api.deps import SchedulerDep
 from f5vi.api.errors import ApiError
 from f5vi.api.openai_names import SPEECH_MODELS
 from f5vi.api.responses import error_responses
+from f5vi.jobs.scheduler import EngineScheduler
 
 router = APIRouter(tags=["openai"], dependencies=[Depends(bearer_scheme)])
 
@@ -25,6 +27,10 @@ class OpenAIModel(BaseModel):
     object: Literal["model"] = "model"
     created: int = Field(description="Unix time this server started (the ids mean the model it serves).")
     owned_by: str = OWNER
+    vocoder: Literal["vocos", "bigvgan"] | None = Field(
+        None,
+        description="The vocoder of the loaded model (f5vi extension; null while it loads).",
+    )
 
 
 class OpenAIModelList(BaseModel):
@@ -32,8 +38,10 @@ class OpenAIModelList(BaseModel):
     data: list[OpenAIModel]
 
 
-def _model(model_id: str, request: Request) -> OpenAIModel:
-    return OpenAIModel(id=model_id, created=request.app.state.started_at)
+def _model(model_id: str, request: Request, scheduler: EngineScheduler) -> OpenAIModel:
+    synth = scheduler.synthesizer
+    kind = None if synth is None else ("bigvgan" if synth.info.vocoder_type == "bigvgan" else "vocos")
+    return OpenAIModel(id=model_id, created=request.app.state.started_at, vocoder=kind)
 
 
 @router.get(
@@ -47,8 +55,8 @@ def _model(model_id: str, request: Request) -> OpenAIModel:
     ),
     responses=error_responses(),
 )
-async def list_models(request: Request) -> OpenAIModelList:
-    return OpenAIModelList(data=[_model(model_id, request) for model_id in SPEECH_MODELS])
+async def list_models(request: Request, scheduler: SchedulerDep) -> OpenAIModelList:
+    return OpenAIModelList(data=[_model(model_id, request, scheduler) for model_id in SPEECH_MODELS])
 
 
 @router.get(
@@ -57,7 +65,7 @@ async def list_models(request: Request) -> OpenAIModelList:
     summary="Retrieve a model (OpenAI-compatible)",
     responses=error_responses(404, 422),
 )
-async def retrieve_model(model: str, request: Request) -> OpenAIModel:
+async def retrieve_model(model: str, request: Request, scheduler: SchedulerDep) -> OpenAIModel:
     if model not in SPEECH_MODELS:
         raise ApiError(404, "model_not_found", f"no model {model[:64]!r}; GET /v1/models lists them")
-    return _model(model, request)
+    return _model(model, request, scheduler)

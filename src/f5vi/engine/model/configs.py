@@ -119,9 +119,28 @@ ARCHS: dict[str, ModelArch] = {
     ),
 }
 
+# Upstream's F5TTS_Base_bigvgan.yaml: the F5TTS_Base network trained on BigVGAN's mel front end
+# (``mel_spec_type: bigvgan``); its checkpoint needs the BigVGAN vocoder.
+ARCHS["F5TTS_Base_bigvgan"] = ARCHS["F5TTS_Base"]
+MEL_SPEC_TYPE_OF_PRESET: dict[str, str] = {"F5TTS_Base_bigvgan": "bigvgan"}
+"""Presets whose checkpoints were trained on a mel other than the default "vocos" one."""
+
 _FIELDS = {f for f in ModelArch.__dataclass_fields__ if f != "backbone"}
 # Keys of upstream yaml/config ``arch`` sections that do not change inference numerics.
 _IGNORED_CONFIG_KEYS = {"checkpoint_activations", "attn_backend", "dropout"}
+
+
+def mel_spec_type_from_config(d: Mapping[str, Any]) -> str | None:
+    """``mel_spec_type`` of an upstream-style config (``mel_spec.mel_spec_type``, also under ``model``)."""
+    for section in (d, d.get("model")):
+        if not isinstance(section, Mapping):
+            continue
+        if isinstance(section.get("mel_spec_type"), str):
+            return str(section["mel_spec_type"])
+        mel_spec = section.get("mel_spec")
+        if isinstance(mel_spec, Mapping) and isinstance(mel_spec.get("mel_spec_type"), str):
+            return str(mel_spec["mel_spec_type"])
+    return None
 
 
 def preset_name(arch: ModelArch) -> str | None:
