@@ -8,7 +8,7 @@ differ between the HTTP API, the WebSocket stream, the OpenAI endpoint, RunPod a
 from __future__ import annotations
 
 from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError, InvalidTextError
-from f5vi.engine.text.voice_tags import split_voice_tags, tagged_voices
+from f5vi.engine.text.script import parse_script
 from f5vi.engine.types import SynthesisRequest
 
 SPEED_RANGE = (0.3, 2.0)
@@ -47,7 +47,7 @@ def validate_request(request: SynthesisRequest, max_text_chars: int) -> None:
     check_text(request.text, max_text_chars)
     if request.reference.transcript is not None and not request.reference.transcript.strip():
         raise InvalidReferenceError("the reference transcript is empty")
-    for tag in tagged_voices(split_voice_tags(request.text)):
+    for tag in parse_script(request.text, request.text_type).voices():
         reference = request.reference_for(tag)
         if reference is None:
             raise InvalidReferenceError(f"the text's tag [{tag}] names a voice without a reference")
