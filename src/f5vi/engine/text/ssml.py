@@ -51,6 +51,7 @@ _ALLOWED_ATTRIBUTES = {
     "s": set(),
 }
 _VOICE_ID_RE = re.compile(VOICE_ID_PATTERN + r"\Z")
+_SUPPORTED = ", ".join(f"<{t}>" for t in _ALLOWED_ATTRIBUTES)
 _TIME_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
 
 
@@ -168,7 +169,7 @@ class _Parser:
             raise self.fail(f"elements nested deeper than {MAX_DEPTH} levels", offset)
         if tag not in _ALLOWED_ATTRIBUTES:
             raise self.fail(
-                f"<{tag}> is not supported (supported: {', '.join('<' + t + '>' for t in _ALLOWED_ATTRIBUTES)})",
+                f"<{tag}> is not supported (supported: {_SUPPORTED})",
                 offset,
             )
         if not self.scopes and tag != "speak":
