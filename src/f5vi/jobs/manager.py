@@ -34,7 +34,7 @@ from f5vi.jobs.events import EventHub, Subscription
 from f5vi.jobs.models import JOB_KIND_TTS, Job, JobRequest, is_valid_job_id
 from f5vi.jobs.progress import ProgressWriter
 from f5vi.jobs.queue import WorkItem
-from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver
+from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver, load_lexicons
 from f5vi.jobs.retention import OutputRetention
 from f5vi.jobs.runner import Encoder, JobRunner, default_encoder
 from f5vi.jobs.scheduler import EngineScheduler
@@ -68,13 +68,19 @@ class JobManager:
         self.storage = storage
         self.store = store or JobStore(settings.database_path, clock=clock)
         self.events = EventHub()
-        self.requests = RequestBuilder(settings, voices)
+        self.requests = RequestBuilder(settings, voices, load_lexicons(settings))
         self._tracker = JobTracker(self.store, self.events, clock)
         self._background: set[asyncio.Task[Any]] = set()
         self._progress = ProgressWriter(self._tracker, settings.progress_persist_seconds, self._spawn)
         self._retention = OutputRetention(self._tracker, storage, settings)
         runner = JobRunner(
-            self._tracker, self._progress, scheduler, voices, storage, encoder or default_encoder
+            self._tracker,
+            self._progress,
+            scheduler,
+            voices,
+            storage,
+            encoder or default_encoder,
+            self.requests.server_lexicon,
         )
         scheduler.register(JOB_KIND_TTS, runner.run, interrupt=runner.interrupt)
         self._retention_task: asyncio.Task[None] | None = None

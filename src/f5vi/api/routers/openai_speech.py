@@ -52,8 +52,20 @@ from f5vi.api.openai_names import resolve_voice_name
 from f5vi.api.responses import error_responses, sse_content
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.stream_encoder import StreamEncoder, open_stream_encoder
+from f5vi.engine.text.lexicon import MAX_REQUEST_ENTRIES
 from f5vi.formats import FORMATS
-from f5vi.jobs.requests import VOICE_TAGS_HELP, NfeStep, Seed, SpeechText, TTSInput
+from f5vi.jobs.requests import (
+    LEXICON_HELP,
+    SSML_HELP,
+    VOICE_TAGS_HELP,
+    LexiconItem,
+    NfeStep,
+    Seed,
+    SpeechText,
+    TextTypeField,
+    TTSInput,
+    lexicon_tuple,
+)
 from f5vi.jobs.streaming import AudioStream
 from f5vi.voices.names import MAX_REF_NAME_CHARS, REF_NAME_PATTERN
 
@@ -102,7 +114,7 @@ class SpeechRequest(BaseModel):
         "f5-tts", max_length=256, description="Accepted and recorded; the server has one model."
     )
     input: SpeechText = Field(
-        description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`. " + VOICE_TAGS_HELP
+        description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`. " + VOICE_TAGS_HELP + SSML_HELP
     )
     voice: VoiceName | VoiceRef = Field(
         description='A voice id of this server (`GET /voices`) or `{"id": ...}`. OpenAI names (alloy, echo, '
@@ -130,6 +142,8 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(None, description="Accepted and ignored (no style control).")
     nfe_step: NfeStep | None = Field(None, description="ODE steps (quality/speed); default 32.")
     seed: Seed | None = Field(None, description="Random seed.")
+    text_type: TextTypeField = Field("auto", description="`ssml`, `text`, or `auto` (`<speak>` = SSML).")
+    lexicon: list[LexiconItem] | None = Field(None, max_length=MAX_REQUEST_ENTRIES, description=LEXICON_HELP)
 
     @field_validator("response_format", mode="before")
     @classmethod
@@ -221,7 +235,13 @@ async def create_speech(
     voice = await anyio.to_thread.run_sync(resolve_voice_name, body.voice_name, voices, default_voice)
     streaming = body.stream or body.stream_format == "sse"
     params = TTSInput(
-        text=body.input, ref_name=voice, speed=body.speed, nfe_step=body.nfe_step, seed=body.seed
+        text=body.input,
+        ref_name=voice,
+        speed=body.speed,
+        nfe_step=body.nfe_step,
+        seed=body.seed,
+        text_type=body.text_type,
+        lexicon=lexicon_tuple(body.lexicon),
     )
     stream = await streams.open(params, whole=not streaming, label="openai")
     logger.info(

@@ -42,10 +42,11 @@ from f5vi.api.errors import ApiError
 from f5vi.config import Settings
 from f5vi.engine.errors import InvalidTextError, SynthesisCancelled
 from f5vi.engine.stream_encoder import to_pcm16
+from f5vi.engine.text.lexicon import MAX_REQUEST_ENTRIES
 from f5vi.engine.types import SAMPLE_RATE
 from f5vi.engine.validation import require_text
 from f5vi.errors import F5viError, scrub
-from f5vi.jobs.requests import NfeStep, Seed, TTSInput
+from f5vi.jobs.requests import LexiconItem, NfeStep, Seed, TextTypeField, TTSInput, lexicon_tuple
 from f5vi.jobs.streaming import AudioStream, StreamService
 from f5vi.metrics import Metrics
 
@@ -78,6 +79,8 @@ class SpeakMessage(BaseModel):
     speed: float | None = Field(None, ge=0.3, le=2.0)
     nfe_step: NfeStep | None = None
     seed: Seed | None = None
+    text_type: TextTypeField = "auto"
+    lexicon: list[LexiconItem] | None = Field(None, max_length=MAX_REQUEST_ENTRIES)
 
 
 @dataclass
@@ -295,7 +298,13 @@ class _Connection:
         msg, seq = request.message, request.seq
         try:
             params = TTSInput(
-                text=msg.text, ref_name=msg.voice, speed=msg.speed, nfe_step=msg.nfe_step, seed=msg.seed
+                text=msg.text,
+                ref_name=msg.voice,
+                speed=msg.speed,
+                nfe_step=msg.nfe_step,
+                seed=msg.seed,
+                text_type=msg.text_type,
+                lexicon=lexicon_tuple(msg.lexicon),
             )
             stream = await self.streams.open(params, label="ws")
         except F5viError as exc:
