@@ -8,8 +8,8 @@ import tracemalloc
 import pytest
 
 from f5vi.engine.text.script import parse_script
-from f5vi.engine.text.ssml import MAX_SSML_CHARS, SsmlError, looks_like_ssml, parse_ssml
 from f5vi.engine.text.spans import source_span
+from f5vi.engine.text.ssml import MAX_SSML_CHARS, SsmlError, looks_like_ssml, parse_ssml
 
 
 def _segments(doc: str) -> list[tuple[str | None, float, int, str]]:
@@ -18,7 +18,8 @@ def _segments(doc: str) -> list[tuple[str | None, float, int, str]]:
 
 def test_breaks_rates_voices_and_paragraphs_make_segments() -> None:
     doc = (
-        '<speak>Một.<break time="1.5s"/>Hai <prosody rate="slow">ba <prosody rate="50%">bốn</prosody></prosody>'
+        '<speak>Một.<break time="1.5s"/>Hai <prosody rate="slow">ba '
+        '<prosody rate="50%">bốn</prosody></prosody>'
         '<voice name="vi_b"><p>Năm</p><s>Sáu</s></voice><break strength="x-strong"/></speak>'
     )
     assert _segments(doc) == [
