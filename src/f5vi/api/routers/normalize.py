@@ -33,6 +33,7 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
         "`<voice>.lexicon` and a request's `lexicon` win). Managing them is a file operation and a restart; "
         "the format is in docs/text.md."
     ),
+    responses=error_responses(),
 )
 async def lexicon(manager: ManagerDep) -> LexiconResponse:
     return LexiconResponse.of(manager.requests.server_lexicon)
