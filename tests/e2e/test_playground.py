@@ -179,7 +179,7 @@ def test_playground_in_chromium(live: LiveServer, tmp_path: Path) -> None:
             assert page.get_attribute("#download", "href") == job_audio["src"]
 
             # the text front end in the preview: SSML parts and pauses, the lexicon entries that fired
-            ssml = '<speak>GPT xin chào.<break time="400ms"/><prosody rate="slow">Tạm biệt GPT.</prosody></speak>'
+            ssml = '<speak>GPT xin chào.<break time="400ms"/><prosody rate="slow">Bye GPT.</prosody></speak>'
             page.fill("#text", ssml)
             page.click("#lexicon-details summary")
             page.fill("#lexicon", "# mine\nGPT = gi pi ti")

@@ -177,6 +177,12 @@ class Lexicon:
         self.entries: tuple[LexiconEntry, ...] = tuple(
             sorted(entries, key=lambda e: (order[e.level], not e.case_sensitive))
         )
+        # first (highest precedence) entry per exact term and per folded term, with its rank
+        self._exact: dict[str, tuple[int, LexiconEntry]] = {}
+        self._folded: dict[str, tuple[int, LexiconEntry]] = {}
+        for rank, entry in enumerate(self.entries):
+            table = self._exact if entry.case_sensitive else self._folded
+            table.setdefault(entry.key(), (rank, entry))
         self._pattern = self._compile()
 
     def __eq__(self, other: object) -> bool:
@@ -209,7 +215,8 @@ class Lexicon:
     def lookup(self, word: str) -> LexiconEntry | None:
         """The entry that reads ``word`` (highest level first), or ``None``."""
         plain = " ".join(word.split())
-        return next((e for e in self.entries if e.matches(plain)), None)
+        found = [hit for hit in (self._exact.get(plain), self._folded.get(plain.casefold())) if hit]
+        return min(found, key=lambda hit: hit[0])[1] if found else None
 
     def apply(self, pieces: Sequence[SourcePiece]) -> tuple[list[SourcePiece], list[LexiconHit]]:
         """Respell whole words in ``pieces``; a replaced word becomes its own non-verbatim piece.

@@ -69,16 +69,17 @@ def fractions(text: str) -> str:
         return match.group(1) + _fraction_words(numerator, denominator)
 
     text = _FRACTION.sub(repl, text)
-    for char, (numerator, denominator) in _UNICODE_FRACTIONS.items():
-        if char in text:
-            text = re.sub(
-                rf"(\d)?\s?{char}",
-                lambda m, n=numerator, d=denominator: (
-                    (f"{m.group(1)} và " if m.group(1) else "") + _fraction_words(n, d)
-                ),
-                text,
-            )
-    return text
+    return _UNICODE_FRACTION.sub(_unicode_fraction, text)
+
+
+_UNICODE_FRACTION = re.compile(r"(\d)?\s?([" + "".join(_UNICODE_FRACTIONS) + "])")
+
+
+def _unicode_fraction(match: re.Match[str]) -> str:
+    """``½`` -> "1 phần 2", ``1½`` -> "1 và 1 phần 2"."""
+    numerator, denominator = _UNICODE_FRACTIONS[match.group(2)]
+    whole = f"{match.group(1)} và " if match.group(1) else ""
+    return whole + _fraction_words(numerator, denominator)
 
 
 def ratios(text: str) -> str:

@@ -105,7 +105,7 @@ class _Parser:
         self.parser.StartDoctypeDeclHandler = self._forbid_dtd
         self.parser.EntityDeclHandler = self._forbid_entity
         self.parser.UnparsedEntityDeclHandler = self._forbid_entity
-        self.parser.ExternalEntityRefHandler = self._forbid_entity
+        self.parser.ExternalEntityRefHandler = self._forbid_external
         self.parser.StartElementHandler = self._start
         self.parser.EndElementHandler = self._end
         self.parser.CharacterDataHandler = self._chars
@@ -134,6 +134,9 @@ class _Parser:
 
     def _forbid_entity(self, *args: Any) -> None:
         raise self.fail("entity declarations and external entities are not allowed")
+
+    def _forbid_external(self, *args: Any) -> int:
+        raise self.fail("external entities are not allowed")
 
     # -- segments ---------------------------------------------------------------------------------
     def _state(self) -> tuple[str | None, float]:
