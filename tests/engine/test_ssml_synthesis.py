@@ -7,6 +7,8 @@ generated length of its segment. What is not: how natural a pause sounds with re
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,29 @@ def test_prosody_rate_changes_that_segments_duration(demo_synth: Synthesizer, re
     first, second = start, len(result.audio) - start - length
     assert [s.speed for s in demo_synth.plan(_request(reference, mixed)).segments] == [1.0, 0.8]
     assert second / first == pytest.approx(1 / 0.8, rel=0.08)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GPT xin chào [[1]. GPT tạm biệt.",
+        '<speak>GPT <sub alias="a">b</sub> xin &amp; chào.<break/>'
+        '<prosody rate="fast">GPT nhé.</prosody></speak>',
+    ],
+)
+def test_every_planned_piece_maps_back_to_the_submitted_text(
+    demo_synth: Synthesizer, reference: SpokenClip, text: str
+) -> None:
+    """What timestamps need: each part's pieces span the submitted text, in order, without overlap."""
+    from f5vi.engine.text.lexicon import Lexicon, request_entries
+
+    lexicon = Lexicon(request_entries([("GPT", "gi pi ti", False)]))
+    plan = demo_synth.plan(_request(reference, text, lexicon=lexicon))
+    pieces = [p for segment in plan.segments for p in segment.pieces]
+    for piece in pieces:
+        if piece.verbatim:
+            assert text[piece.char_start : piece.char_end] == piece.text
+    starts = [p.char_start for p in pieces]
+    assert starts == sorted(starts)
+    assert all(a.char_end <= b.char_start for a, b in itertools.pairwise(pieces))
+    assert [text[h.char_start : h.char_end] for h in plan.lexicon_hits] == ["GPT", "GPT"]
