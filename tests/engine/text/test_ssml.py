@@ -140,6 +140,12 @@ def test_hostile_documents_fail_fast_in_bounded_memory(doc: str) -> None:
     )
 
 
+def test_parts_are_bounded() -> None:
+    parse_ssml("<speak>" + "a<break/>" * 199 + "b</speak>")
+    with pytest.raises(SsmlError, match="more than 200 parts"):
+        parse_ssml("<speak>" + "a<break/>" * 200 + "b</speak>")
+
+
 def test_one_megabyte_document_is_refused_before_parsing() -> None:
     doc = "<speak>" + "xin chào " * 120_000 + "</speak>"
     assert len(doc) > 1_000_000 > MAX_SSML_CHARS

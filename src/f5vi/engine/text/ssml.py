@@ -35,6 +35,8 @@ MAX_SSML_CHARS = 200_000
 MAX_DEPTH = 32
 MAX_ELEMENTS = 10_000
 MAX_BREAK_MS = 10_000
+MAX_PARTS = 200
+"""Parts (split by breaks, rate and voice changes): each is normalised and chunked on its own."""
 MIN_RATE, MAX_RATE = 0.5, 2.0
 
 BREAK_STRENGTHS_MS = {"none": 0, "x-weak": 100, "weak": 250, "medium": 500, "strong": 750, "x-strong": 1000}
@@ -146,6 +148,11 @@ class _Parser:
     def _flush(self) -> None:
         """Close the segment being collected (if it says anything)."""
         if any(p.text.strip() for p in self.pieces):
+            if len(self.segments) >= MAX_PARTS:
+                raise self.fail(
+                    f"more than {MAX_PARTS} parts (each <break>, rate or voice change starts one); "
+                    "join short parts or send several requests"
+                )
             voice, rate = self.current
             self.segments.append(SpeechSegment(tuple(self.pieces), voice, rate, self.segment_pause_ms))
         elif self.pieces:  # only spaces: its pause carries over to the next segment
