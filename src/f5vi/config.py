@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         description="More read-only voice directories, searched after voices_dir "
         "(a JSON list: '[\"/srv/voices\"]').",
     )
+    lexicon_paths: list[Path] = Field(
+        default_factory=list,
+        description="Server lexicon files (respellings applied before normalisation, lowest precedence "
+        "after a request's and a voice's own; format in docs/text.md), a JSON list: "
+        "'[\"/etc/f5vi/brands.lexicon\"]'. A malformed file stops the server at start with file, line "
+        "and reason.",
+    )
     uploaded_voices_dir: Path | None = Field(
         None,
         description="Where POST /voices stores voices (they can be overwritten and deleted); "

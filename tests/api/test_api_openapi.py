@@ -93,6 +93,7 @@ def test_docs_page_and_schema_list_every_route(tmp_path: Path) -> None:
         ("/tts/progress/{job_id}", "get"),
         ("/tts/kill/{job_id}", "post"),
         ("/normalize", "post"),
+        ("/lexicon", "get"),
         ("/output/{filename}", "get"),
         ("/confirm-download/{job_id}", "post"),
         ("/check-download/{job_id}", "get"),

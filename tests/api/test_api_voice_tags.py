@@ -105,6 +105,11 @@ def test_normalize_shows_each_chunks_voice_and_each_voices_budget(client: TestCl
             "normalized_text": one["normalized_text"],
             "reference_text": one["reference_text"],
             "max_chunk_bytes": one["max_chunk_bytes"],
+            "speed": one["speed"],
+            "pause_before_seconds": 0.0,
+            "char_start": 0,
+            "char_end": len(PART_1),
+            "text_given": PART_1,
         }
     ]
 

@@ -95,3 +95,50 @@ def test_synth_refuses_a_text_with_nothing_to_say_before_loading_a_model(tmp_pat
     with pytest.raises(InvalidTextError, match="read aloud"):  # a model load would fail otherwise
         synthesize_to_file(settings, TTSInput(text=text, ref_name="vi_north_male"), tmp_path / "x.wav")
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_normalize_and_synth_take_a_lexicon_file_and_ssml(
+    tmp_path: Path, repo_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    model = demo_model(tmp_path_factory.getbasetemp())
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    env.update(F5VI_MODEL=str(model), F5VI_VOCODER=str(model / "vocos"), F5VI_DEVICE="cpu")
+    text = '<speak>ChatGPT chạy trên iOS.<break time="250ms"/>Nguyen ios.</speak>'
+    lexicon = ["--lexicon", "docs/examples/brands.lexicon"]  # the file docs/text.md shows
+    preview = _run(["normalize", text, "--voice", "vi_north_male", "--json", *lexicon], repo_root, env)
+    assert preview.returncode == 0, preview.stderr
+    plan = json.loads(preview.stdout)
+    assert plan["ssml"] is True and [s["pause_before_seconds"] for s in plan["segments"]] == [0.0, 0.25]
+    assert plan["normalized_text"] == "chát gi pi ti chạy trên ai ô ét. nguyễn ios."  # iOS is case-sensitive
+    assert [text[h["char_start"] : h["char_end"]] for h in plan["lexicon_hits"]] == [
+        "ChatGPT",
+        "iOS",
+        "Nguyen",
+    ]
+
+    out = tmp_path / "lex.wav"
+    args = [
+        "synth",
+        "--text",
+        text,
+        "--voice",
+        "vi_north_male",
+        "--out",
+        str(out),
+        "--nfe-step",
+        "2",
+        *lexicon,
+    ]
+    done = _run(args, repo_root, env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["normalized_text"] == plan["normalized_text"]
+
+    bad = tmp_path / "bad.lexicon"
+    bad.write_text("GPT = gi pi ti\nGPT\n", encoding="utf-8")
+    refused = _run(["normalize", "a", "--voice", "vi_north_male", "--lexicon", str(bad)], repo_root, env)
+    assert refused.returncode == 2 and f"{bad}:2: expected 'TERM = READING'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    phoneme = _run(
+        ["normalize", "<speak><phoneme>a</phoneme></speak>", "--voice", "vi_north_male"], repo_root, env
+    )
+    assert phoneme.returncode == 2 and "invalid_ssml" in phoneme.stderr and "<phoneme>" in phoneme.stderr

@@ -178,6 +178,19 @@ def test_playground_in_chromium(live: LiveServer, tmp_path: Path) -> None:
             assert abs(job_audio["element"] - job_audio["duration"]) < 0.05
             assert page.get_attribute("#download", "href") == job_audio["src"]
 
+            # the text front end in the preview: SSML parts and pauses, the lexicon entries that fired
+            ssml = '<speak>GPT xin chào.<break time="400ms"/><prosody rate="slow">Bye GPT.</prosody></speak>'
+            page.fill("#text", ssml)
+            page.click("#lexicon-details summary")
+            page.fill("#lexicon", "# mine\nGPT = gi pi ti")
+            page.click("#preview")
+            page.wait_for_selector("#norm-lexicon li")
+            hits = page.eval_on_selector_all("#norm-lexicon li", "items => items.map(i => i.textContent)")
+            assert len(hits) == 2 and all(h.startswith("“GPT” (characters ") for h in hits), hits
+            assert "request lexicon" in hits[0]
+            parts = page.text_content("#norm-parts")
+            assert "400 ms silence before" in parts and "speed 0.72" in parts, parts
+
             page.click("summary")  # fold the upload form away for the picture
             shot = tmp_path / "playground.png"
             page.screenshot(path=str(shot), full_page=True)

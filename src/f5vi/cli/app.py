@@ -40,6 +40,8 @@ def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
         nfe_step=args.nfe_step,
         seed=args.seed,
         format=args.format or "",
+        text_type=args.text_type,
+        lexicon=_lexicon_arg(args.lexicon),
     )
     report = synthesize_to_file(settings, params, Path(args.out))
     print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -54,12 +56,43 @@ def _cmd_normalize(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo_fallback:
         settings.demo_fallback = True
     text = args.text if args.text is not None else Path(args.text_file).read_text(encoding="utf-8")
-    report = normalize_report(settings, text=text, voice=args.voice, speed=args.speed)
+    report = normalize_report(
+        settings,
+        text=text,
+        voice=args.voice,
+        speed=args.speed,
+        text_type=args.text_type,
+        lexicon=_lexicon_arg(args.lexicon),
+    )
     if args.json:
         print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2))
     else:
         print(render_report(report))
     return 0
+
+
+def _lexicon_arg(path: str | None) -> tuple[tuple[str, str, bool], ...]:
+    """``--lexicon FILE``: a lexicon file (docs/text.md) used as the request's own entries."""
+    if not path:
+        return ()
+    from f5vi.engine.text.lexicon import read_lexicon_file
+
+    return tuple((e.term, e.say, e.case_sensitive) for e in read_lexicon_file(Path(path), "request"))
+
+
+def _add_text_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lexicon",
+        metavar="FILE",
+        help="respellings for this text ('TERM = READING' lines, docs/text.md); they win over the "
+        "voice's and the server's (F5VI_LEXICON_PATHS)",
+    )
+    parser.add_argument(
+        "--text-type",
+        choices=("auto", "text", "ssml"),
+        default="auto",
+        help="ssml: the text is SSML (docs/text.md); auto (default): SSML if it starts with <speak>",
+    )
 
 
 def _cmd_voices(args: argparse.Namespace, settings: Settings) -> int:
@@ -138,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int)
     synth.add_argument("--format", default=None, help="wav (default from the file name), flac, mp3, ogg, pcm")
     _add_demo_fallback(synth, "use")
+    _add_text_options(synth)
     synth.set_defaults(func=_cmd_synth)
 
     norm = sub.add_parser(
@@ -155,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     norm.add_argument("--model", help="model source whose vocab to use; default F5VI_MODEL")
     norm.add_argument("--json", action="store_true", help="print the same JSON as POST /normalize")
     _add_demo_fallback(norm, "use the vocab of")
+    _add_text_options(norm)
     norm.set_defaults(func=_cmd_normalize)
 
     voices = sub.add_parser("voices", help="list reference voices (shipped, then uploaded)")
@@ -186,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(settings)  # text, or JSON lines with F5VI_LOG_JSON=1
     from f5vi.engine.errors import EngineError
+    from f5vi.engine.text.lexicon import LexiconFileError
     from f5vi.voices.errors import VoiceLibraryError
 
     try:
@@ -195,4 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         hint = _hint(exc.code, exc.message)
         if hint:
             print(hint, file=sys.stderr)
+        return 2
+    except LexiconFileError as exc:
+        print(f"error [invalid_lexicon_file]: {exc}", file=sys.stderr)
         return 2

@@ -18,11 +18,18 @@ from f5vi.voices.library import VoiceLibrary
 
 
 def normalize_report(
-    settings: Settings, *, text: str, voice: str | None, speed: float | None
+    settings: Settings,
+    *,
+    text: str,
+    voice: str | None,
+    speed: float | None,
+    text_type: str = "auto",
+    lexicon: tuple[tuple[str, str, bool], ...] = (),
 ) -> NormalizeResponse:
     """Plan ``text`` for ``voice`` (an id of the voices dir, or an audio file) at ``speed``."""
     voice = voice or settings.default_voice or _first_voice(settings)
-    request = engine_request(settings, TTSInput(text=text, ref_name=voice, speed=speed))
+    params = TTSInput(text=text, ref_name=voice, speed=speed, text_type=text_type, lexicon=lexicon)
+    request = engine_request(settings, params)
     planner, _ = load_planner(settings, demo_fallback=settings.demo_fallback)
     plan = planner.plan(request)
     return NormalizeResponse.from_plan(
@@ -54,6 +61,15 @@ def render_report(report: NormalizeResponse) -> str:
     lines += [
         f"  [{c.index + 1}] {c.estimated_seconds:5.1f} s  " + (f"({c.voice_id}) " if several else "") + c.text
         for c in report.chunks
+    ]
+    lines += [
+        f"  lexicon: {h.matched!r} [{h.char_start}:{h.char_end}] -> {h.entry.say!r} ({h.entry.origin})"
+        for h in report.lexicon_hits
+    ]
+    lines += [
+        f"  part {n + 1}: speed {s.speed}, pause before {s.pause_before_seconds:.3f} s"
+        for n, s in enumerate(report.segments)
+        if report.ssml
     ]
     lines += [f"warning: {w}" for w in report.warnings]
     return "\n".join(lines)

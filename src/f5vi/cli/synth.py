@@ -12,7 +12,7 @@ from f5vi.engine.asr import Transcriber
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.loading import DEMO_OUTPUT_WARNING, load_synthesizer
 from f5vi.engine.types import SynthesisRequest
-from f5vi.jobs.requests import RequestBuilder, TTSInput, with_transcripts
+from f5vi.jobs.requests import RequestBuilder, TTSInput, load_lexicons, with_transcripts
 from f5vi.voices.library import Voice, VoiceLibrary
 
 
@@ -32,7 +32,7 @@ def engine_request(settings: Settings, params: TTSInput) -> SynthesisRequest:
     server's own :class:`~f5vi.jobs.requests.RequestBuilder`."""
     library = VoiceLibrary.from_settings(settings, Transcriber(settings.asr_model))
     voice = voice_for(params.ref_name, settings, library)
-    prepared = RequestBuilder(settings, library).prepare_for(params, voice)
+    prepared = RequestBuilder(settings, library, load_lexicons(settings)).prepare_for(params, voice)
     return with_transcripts(prepared.synthesis, library)
 
 

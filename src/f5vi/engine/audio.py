@@ -371,6 +371,32 @@ def cross_fade_concat(
     return np.concatenate(out)
 
 
+def join_with_pauses(
+    chunks: list[np.ndarray],
+    pauses_before: list[float],
+    sr: int,
+    fade_seconds: float,
+    trailing_pause: float = 0.0,
+) -> np.ndarray:
+    """:func:`cross_fade_concat` with digital silence of ``pauses_before[i]`` seconds before chunk ``i``.
+
+    Chunks on either side of a pause are not cross-faded into each other: the silence is exactly
+    ``round(pause * sr)`` zero samples between the unfaded end of one and the start of the next.
+    """
+    out: list[np.ndarray] = []
+    group: list[np.ndarray] = []
+    for chunk, pause in zip(chunks, pauses_before, strict=True):
+        samples = round(pause * sr)
+        if samples > 0:
+            out.append(cross_fade_concat(group, sr, fade_seconds))
+            out.append(np.zeros(samples, dtype=np.float32))
+            group = []
+        group.append(chunk)
+    out.append(cross_fade_concat(group, sr, fade_seconds))
+    out.append(np.zeros(max(round(trailing_pause * sr), 0), dtype=np.float32))
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
 OPUS_SAMPLE_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
 
 

@@ -29,6 +29,7 @@ from f5vi.engine.checkpoint import resolve_vocab_path
 from f5vi.engine.errors import InvalidReferenceError, InvalidTextError
 from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
 from f5vi.engine.text.chunking import chunk_text, estimate_duration_frames, max_chars_for_reference
+from f5vi.engine.text.lexicon import LexiconHit
 from f5vi.engine.text.normalizer import (
     NormalizedText,
     NormalizerName,
@@ -36,11 +37,12 @@ from f5vi.engine.text.normalizer import (
     prepare_ref_text,
     ref_text_for_model,
 )
+from f5vi.engine.text.script import SpeechSegment, parse_script
+from f5vi.engine.text.spans import SourcePiece, join_pieces
 from f5vi.engine.text.vinorm_runner import VinormRunner
 from f5vi.engine.text.vocab import Vocab
-from f5vi.engine.text.voice_tags import split_voice_tags
 from f5vi.engine.types import HOP_LENGTH, SAMPLE_RATE, SynthesisRequest
-from f5vi.engine.validation import validate_request
+from f5vi.engine.validation import SPEED_RANGE, validate_request
 
 MAX_FRAMES_PER_CHUNK = 4096  # upstream's max_duration: ~43.7 s of reference + generated audio
 
@@ -59,6 +61,21 @@ class SegmentPlan:
     """Upstream's chunk budget for this voice's reference and the speed (UTF-8 bytes)."""
     first_chunk: int
     chunk_count: int
+    speed: float = 1.0
+    """The speed this segment is said at: the request's times its ``<prosody rate>``."""
+    pause_before_seconds: float = 0.0
+    """Silence inserted before the segment's first chunk (``<break>``)."""
+    pieces: tuple[SourcePiece, ...] = ()
+    """What the normaliser was given, piece by piece, with spans in the submitted text."""
+    lexicon_hits: tuple[LexiconHit, ...] = ()
+
+    @property
+    def char_start(self) -> int:
+        return min((p.char_start for p in self.pieces), default=0)
+
+    @property
+    def char_end(self) -> int:
+        return max((p.char_end for p in self.pieces), default=0)
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,18 @@ class TextPlan:
     chunks: tuple[ChunkPlan, ...]
     warnings: tuple[str, ...]
     segments: tuple[SegmentPlan, ...]
+    trailing_pause_seconds: float = 0.0
+    """Silence after the last chunk (a ``<break>`` at the end of an SSML document)."""
+    ssml: bool = False
+
+    @property
+    def lexicon_hits(self) -> tuple[LexiconHit, ...]:
+        return tuple(hit for segment in self.segments for hit in segment.lexicon_hits)
+
+    def pause_before(self, chunk: ChunkPlan) -> float:
+        """Silence before ``chunk``: its segment's pause if it is the segment's first chunk."""
+        segment = self.segment_of(chunk)
+        return segment.pause_before_seconds if chunk.index == segment.first_chunk else 0.0
 
     def segment_of(self, chunk: ChunkPlan) -> SegmentPlan:
         return self.segments[chunk.segment]
@@ -101,7 +130,11 @@ class TextPlan:
         """
         samples = [self.generated_frames(c) * HOP_LENGTH for c in self.chunks]
         overlaps = cross_fade_overlaps(samples, SAMPLE_RATE, cross_fade_seconds)
-        return (sum(samples) - sum(overlaps)) / SAMPLE_RATE
+        # no cross-fade across a pause: the pause separates the audio on both sides
+        overlaps = [0 if self.pause_before(self.chunks[i + 1]) else o for i, o in enumerate(overlaps)]
+        pauses = sum(round(self.pause_before(c) * SAMPLE_RATE) for c in self.chunks)
+        pauses += round(self.trailing_pause_seconds * SAMPLE_RATE)
+        return (sum(samples) - sum(overlaps) + pauses) / SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -124,7 +157,16 @@ class _Draft:
     warnings: list[str] = field(default_factory=list)
     used: list[str] = field(default_factory=list)
 
-    def add_segment(self, gen: NormalizedText, voice: _Voice, speed: float, where: str) -> None:
+    def add_segment(
+        self,
+        gen: NormalizedText,
+        voice: _Voice,
+        speed: float,
+        where: str,
+        source: SpeechSegment | None = None,
+        pieces: tuple[SourcePiece, ...] = (),
+        hits: tuple[LexiconHit, ...] = (),
+    ) -> None:
         """Chunk ``gen`` with ``voice``'s budget and give each chunk upstream's duration for it."""
         reference = voice.reference
         max_chars = max_chars_for_reference(voice.budget_text, reference.num_samples, SAMPLE_RATE, speed)
@@ -141,6 +183,10 @@ class _Draft:
                 max_chunk_bytes=max_chars,
                 first_chunk=len(self.chunks),
                 chunk_count=len(texts),
+                speed=speed,
+                pause_before_seconds=(source.pause_before_ms / 1000) if source else 0.0,
+                pieces=pieces,
+                lexicon_hits=hits,
             )
         )
         self.used.append(gen.normalizer_used)
@@ -198,16 +244,18 @@ class TextPlanner:
         if on_valid is not None:
             on_valid()
         normalizer: NormalizerName = self.settings.normalizer if request.normalize_text else "none"
-        segments = split_voice_tags(request.text)
+        script = parse_script(request.text, request.text_type)
+        segments = script.segments
         for tag in dict.fromkeys(s.voice for s in segments):
             self._check_reference(request, tag)
         voices: dict[str | None, _Voice] = {}
         draft = _Draft()
         for number, segment in enumerate(segments):
             where = f"segment {number + 1} ({_whose(segment.voice)}): " if len(segments) > 1 else ""
+            pieces, hits = self._respell(request, segment)
             try:
                 gen = normalize_text(
-                    segment.text, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm
+                    join_pieces(pieces), normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm
                 )
             except InvalidTextError as exc:
                 if not where:
@@ -217,7 +265,9 @@ class TextPlanner:
             if segment.voice not in voices:
                 voices[segment.voice] = self._voice(request, segment.voice, normalizer)
             draft.warnings.extend(voices[segment.voice].warnings)
-            draft.add_segment(gen, voices[segment.voice], request.speed, where)
+            low, high = SPEED_RANGE
+            speed = min(max(request.speed * segment.rate, low), high)
+            draft.add_segment(gen, voices[segment.voice], speed, where, segment, tuple(pieces), tuple(hits))
         first = draft.segments[0]
         return TextPlan(
             normalized_text=" ".join(s.normalized_text for s in draft.segments),
@@ -229,7 +279,28 @@ class TextPlanner:
             chunks=tuple(draft.chunks),
             warnings=tuple(dict.fromkeys(draft.warnings)),
             segments=tuple(draft.segments),
+            trailing_pause_seconds=script.trailing_pause_ms / 1000,
+            ssml=script.ssml,
         )
+
+    @staticmethod
+    def _respell(
+        request: SynthesisRequest, segment: SpeechSegment
+    ) -> tuple[list[SourcePiece], list[LexiconHit]]:
+        """Apply the lexicons, highest precedence first: request, the segment's voice, server.
+
+        A word one level respelled is no longer the user's own (a non-verbatim piece), so a lower
+        level cannot respell it again: the higher level wins.
+        """
+        ref = request.reference_for(segment.voice)
+        voice_lexicon = ref.lexicon if ref is not None else None
+        pieces = list(segment.pieces)
+        hits: list[LexiconHit] = []
+        for lexicon in (request.lexicon, voice_lexicon, request.server_lexicon):
+            if lexicon:
+                pieces, found = lexicon.apply(pieces)
+                hits.extend(found)
+        return pieces, sorted(hits, key=lambda h: h.char_start)
 
     @staticmethod
     def _check_reference(request: SynthesisRequest, tag: str | None) -> None:

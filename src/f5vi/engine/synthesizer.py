@@ -23,7 +23,7 @@ import torch
 
 from f5vi.config import DEFAULT_VOCODER, Settings
 from f5vi.engine.allocator import tune_glibc_malloc
-from f5vi.engine.audio import cross_fade_concat
+from f5vi.engine.audio import cross_fade_concat, join_with_pauses
 from f5vi.engine.batching import ChunkPlan
 from f5vi.engine.checkpoint import LoadedModel, load_model
 from f5vi.engine.demo import demo_vocoder_dir
@@ -199,7 +199,10 @@ class Synthesizer:
         tracker.update_stage("vocoding", len(mels), len(plan.chunks))
         count = len(plan.chunks)
         waves = self._vocode([mels[i] for i in range(count)], [plan.output_gain(i) for i in range(count)])
-        audio = cross_fade_concat(waves, SAMPLE_RATE, request.cross_fade_seconds)
+        pauses = [plan.text.pause_before(chunk) for chunk in plan.chunks]
+        audio = join_with_pauses(
+            waves, pauses, SAMPLE_RATE, request.cross_fade_seconds, plan.text.trailing_pause_seconds
+        )
         timings["total_seconds"] = time.perf_counter() - started
         tracker.finish(len(plan.chunks))
         return SynthesisResult(
@@ -238,7 +241,13 @@ class Synthesizer:
             tracker.chunk_done(len(ready) + next_index, len(plan.chunks))
             while next_index in ready:  # chunks can finish out of order; audio leaves in text order
                 wave = ready.pop(next_index)
+                pause = round(plan.text.pause_before(plan.chunks[next_index]) * SAMPLE_RATE)
                 next_index += 1
+                if pause > 0:  # a <break>: what is held leaves unfaded, then the silence
+                    if held is not None and len(held):
+                        yield held.astype(np.float32, copy=False)
+                    yield np.zeros(pause, dtype=np.float32)
+                    held = None
                 if held is None:
                     # Only the tail that the next piece fades into must wait; send the rest now
                     # so the first audio leaves as soon as the first chunk is vocoded.
@@ -252,6 +261,9 @@ class Synthesizer:
                     yield emit.astype(np.float32, copy=False)
         if held is not None and len(held):
             yield held.astype(np.float32, copy=False)
+        trailing = round(plan.text.trailing_pause_seconds * SAMPLE_RATE)
+        if trailing > 0:
+            yield np.zeros(trailing, dtype=np.float32)
         tracker.finish(len(plan.chunks))
 
     def free_memory(self) -> dict[str, float]:

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from f5vi.engine.errors import SynthesisCancelled
+from f5vi.engine.text.lexicon import Lexicon
+from f5vi.engine.text.script import TextType
 
 SAMPLE_RATE = 24_000
 HOP_LENGTH = 256
@@ -44,6 +46,8 @@ class ReferenceVoice:
     audio_path: Path
     transcript: str | None
     voice_id: str | None = None
+    lexicon: Lexicon = field(default_factory=Lexicon)
+    """The voice's own respellings (``<voice id>.lexicon``), between the request's and the server's."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,12 @@ class SynthesisRequest:
     normalize_text: bool = True
     voices: tuple[tuple[str, ReferenceVoice], ...] = ()
     """The reference of every voice the text's tags name, as ``(tag, reference)`` pairs."""
+    text_type: TextType = "auto"
+    """``text``, ``ssml`` or ``auto`` (SSML when the text starts with ``<speak>``)."""
+    lexicon: Lexicon = field(default_factory=Lexicon)
+    """The request's own respellings (highest precedence)."""
+    server_lexicon: Lexicon = field(default_factory=Lexicon)
+    """The server's respellings (``F5VI_LEXICON_PATHS``; lowest precedence)."""
 
     def reference_for(self, tag: str | None) -> ReferenceVoice | None:
         """The reference that says a segment tagged ``tag`` (None: the request's own voice).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError, InvalidTextError
 from f5vi.engine.text.normalizer import can_be_read_aloud
-from f5vi.engine.text.voice_tags import split_voice_tags, tagged_voices
+from f5vi.engine.text.script import TextType, parse_script
 from f5vi.engine.types import SynthesisRequest
 
 SPEED_RANGE = (0.3, 2.0)
@@ -27,19 +27,22 @@ def require_text(text: str) -> str:
     return text
 
 
-def check_text(text: str, max_chars: int) -> None:
-    """Refuse empty (or whitespace-only) text, text over the configured length, and text (or a voice
-    tag's part of it) with nothing that could be read aloud (NUL, emoji, zero-width or combining
-    characters only, ``[`` x 10000): refused at submit, not after a wait in the queue."""
+def check_text(text: str, max_chars: int, text_type: TextType = "auto") -> None:
+    """Refuse empty (or whitespace-only) text, text over the configured length, malformed SSML, and
+    text (or a voice's part of it) with nothing that could be read aloud (NUL, emoji, zero-width or
+    combining characters only, ``[`` x 10000): refused at submit, not after a wait in the queue."""
     require_text(text)
     if len(text) > max_chars:
         raise InvalidTextError(f"text has {len(text)} characters; the limit is {max_chars}")
-    for segment in split_voice_tags(text):
+    segments = [s for s in parse_script(text, text_type).segments if s.text.strip()]
+    for segment in segments:
         if not can_be_read_aloud(segment.text):
             where = f"the part of voice [{segment.voice}]" if segment.voice else "the text"
             raise InvalidTextError(
                 f"{where} has nothing that can be read aloud (no letter, digit or readable symbol)"
             )
+    if not segments:
+        raise InvalidTextError("the text has nothing that can be read aloud")
 
 
 def validate_request(request: SynthesisRequest, max_text_chars: int) -> None:
@@ -53,10 +56,10 @@ def validate_request(request: SynthesisRequest, max_text_chars: int) -> None:
         raise InvalidParameterError(f"ode_method must be one of {', '.join(ODE_METHODS)}")
     if request.seed is not None and not 0 <= request.seed < 2**32:
         raise InvalidParameterError("seed must be in [0, 2**32)")
-    check_text(request.text, max_text_chars)
+    check_text(request.text, max_text_chars, request.text_type)
     if request.reference.transcript is not None and not request.reference.transcript.strip():
         raise InvalidReferenceError("the reference transcript is empty")
-    for tag in tagged_voices(split_voice_tags(request.text)):
+    for tag in parse_script(request.text, request.text_type).voices():
         reference = request.reference_for(tag)
         if reference is None:
             raise InvalidReferenceError(f"the text's tag [{tag}] names a voice without a reference")

@@ -47,10 +47,14 @@ class JobRequest:
     sway_sampling_coef: float
     ode_method: str
     cross_fade_seconds: float
+    text_type: str = "auto"
+    """``auto`` (SSML when the text starts with ``<speak>``), ``text`` or ``ssml``."""
+    lexicon: tuple[tuple[str, str, bool], ...] = ()
+    """The request's own respellings ``(term, say, case_sensitive)``."""
 
     def fingerprint(self) -> str:
         """Hash of what the client chose, used to tell a retry from a conflicting reuse of an id."""
-        chosen = {
+        chosen: dict[str, object] = {
             "text": self.text,
             "voice_id": self.voice_id,
             "speed": round(float(self.speed), 6),
@@ -58,6 +62,10 @@ class JobRequest:
             "seed": self.seed,
             "format": self.format,
         }
+        if self.text_type != "auto":  # only when chosen: fingerprints of older jobs stay the same
+            chosen["text_type"] = self.text_type
+        if self.lexicon:
+            chosen["lexicon"] = [list(entry) for entry in self.lexicon]
         blob = json.dumps(chosen, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -67,7 +75,10 @@ class JobRequest:
     @classmethod
     def from_json(cls, blob: str) -> JobRequest:
         data = json.loads(blob)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}  # older rows lack new fields
+        if "lexicon" in values:
+            values["lexicon"] = tuple((str(t), str(s), bool(c)) for t, s, c in values["lexicon"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,46 @@ from typing import TYPE_CHECKING, Self
 
 from pydantic import BaseModel, Field
 
+from f5vi.engine.text.lexicon import LexiconEntry, LexiconHit
+
 if TYPE_CHECKING:
     from f5vi.engine.planning import TextPlan
+
+
+class LexiconEntryInfo(BaseModel):
+    term: str
+    say: str = Field(description="What is said instead (before normalisation).")
+    case_sensitive: bool
+    level: str = Field(description="`request`, `voice` or `server` (highest precedence first).")
+    origin: str = Field(description="`file:line` of a file entry, `request[i]` of a request's.")
+
+    @classmethod
+    def of(cls, entry: LexiconEntry) -> LexiconEntryInfo:
+        return cls(
+            term=entry.term,
+            say=entry.say,
+            case_sensitive=entry.case_sensitive,
+            level=entry.level,
+            origin=entry.origin,
+        )
+
+
+class LexiconHitInfo(BaseModel):
+    """One respelling that fired: the span of the submitted text it replaced and the entry."""
+
+    char_start: int = Field(description="Start of the replaced word in the submitted text (code points).")
+    char_end: int = Field(description="End (exclusive) of the replaced word in the submitted text.")
+    matched: str = Field(description="The word as written.")
+    entry: LexiconEntryInfo
+
+    @classmethod
+    def of(cls, hit: LexiconHit) -> LexiconHitInfo:
+        return cls(
+            char_start=hit.char_start,
+            char_end=hit.char_end,
+            matched=hit.matched,
+            entry=LexiconEntryInfo.of(hit.entry),
+        )
 
 
 class SegmentInfo(BaseModel):
@@ -37,6 +75,11 @@ class NormalizedSegment(SegmentInfo):
     normalized_text: str
     reference_text: str = Field(description="This voice's normalised transcript, read before its chunks.")
     max_chunk_bytes: int = Field(description="Chunk budget of this voice at this speed (UTF-8 bytes).")
+    speed: float = Field(1.0, description="This part's speed: the request's times its `<prosody rate>`.")
+    pause_before_seconds: float = Field(0.0, description="Silence before this part (`<break>`).")
+    char_start: int = Field(0, description="Where this part starts in the submitted text (code points).")
+    char_end: int = Field(0, description="Where it ends (exclusive) in the submitted text.")
+    text_given: str = Field("", description="What the normaliser was given (after SSML and the lexicons).")
 
 
 class NormalizeResponse(BaseModel):
@@ -67,6 +110,12 @@ class NormalizeResponse(BaseModel):
     warnings: list[str] = Field(
         description="Characters the vocabulary lacks, symbols that cannot be read, a fallback "
         "normaliser, digits left unread, overlong chunks."
+    )
+    ssml: bool = Field(False, description="The text was read as SSML.")
+    trailing_pause_seconds: float = Field(0.0, description="Silence after the last chunk (`<break>`).")
+    lexicon_hits: list[LexiconHitInfo] = Field(
+        default_factory=list,
+        description="Every respelling that fired, with the span of the submitted text it replaced.",
     )
 
     @classmethod
@@ -101,9 +150,17 @@ class NormalizeResponse(BaseModel):
                     normalized_text=s.normalized_text,
                     reference_text=s.reference_text,
                     max_chunk_bytes=s.max_chunk_bytes,
+                    speed=round(s.speed, 4),
+                    pause_before_seconds=s.pause_before_seconds,
+                    char_start=s.char_start,
+                    char_end=s.char_end,
+                    text_given="".join(p.text for p in s.pieces),
                 )
                 for s in plan.segments
             ],
+            ssml=plan.ssml,
+            trailing_pause_seconds=plan.trailing_pause_seconds,
+            lexicon_hits=[LexiconHitInfo.of(h) for h in plan.lexicon_hits],
             estimated_duration_seconds=round(plan.estimated_seconds(cross_fade_seconds), 3),
             warnings=list(plan.warnings),
         )

@@ -20,21 +20,33 @@ unknown voice is a 404 before anything is queued; they are resolved again when t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Annotated, Protocol
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Annotated, Literal, Protocol
 
 import anyio.to_thread
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from f5vi.config import Settings
 from f5vi.engine.errors import InvalidParameterError
-from f5vi.engine.text.voice_tags import split_voice_tags, tagged_voices
+from f5vi.engine.text.lexicon import (
+    LEXICON_SUFFIX,
+    MAX_REQUEST_ENTRIES,
+    MAX_SAY_CHARS,
+    MAX_TERM_CHARS,
+    Lexicon,
+    LexiconFileError,
+    load_server_lexicon,
+    read_lexicon_file,
+    request_entries,
+)
+from f5vi.engine.text.script import parse_script
 from f5vi.engine.types import ReferenceVoice, SynthesisRequest
 from f5vi.engine.validation import SPEED_RANGE, check_text, require_text, validate_request
 from f5vi.formats import OutputFormat, available_formats
 from f5vi.jobs.models import JOB_ID_PATTERN, JobRequest
 from f5vi.voices.directory import Voice
-from f5vi.voices.errors import InvalidVoiceNameError, VoiceNotFoundError
+from f5vi.voices.errors import InvalidVoiceNameError, VoiceNotFoundError, VoiceUnreadableError
 from f5vi.voices.names import MAX_REF_NAME_CHARS, REF_NAME_PATTERN
 
 NOT_BLANK_PATTERN = r"\S"
@@ -53,6 +65,37 @@ VOICE_TAGS_HELP = (
     "(`voice_not_found`) before anything is queued."
 )
 """How the request schemas describe voice tags (``text`` fields of /tts, /normalize, the OpenAI body)."""
+
+SSML_HELP = (
+    ' A text starting with `<speak>` (or `text_type: "ssml"`) is SSML of the subset in docs/text.md: '
+    "`<break>`, `<say-as>`, `<sub>`, `<prosody rate>`, `<voice name>`, `<p>`, `<s>`; anything else is 422 "
+    "`invalid_ssml` naming the tag and its line and column."
+)
+TextTypeField = Literal["auto", "text", "ssml"]
+LexiconTuple = tuple[tuple[str, str, bool], ...]
+
+
+class LexiconItem(BaseModel):
+    """One respelling of a request's ``lexicon``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    term: str = Field(
+        min_length=1,
+        max_length=MAX_TERM_CHARS,
+        description="Whole word(s) to respell: letters, digits, `. & - ' +` inside, single spaces.",
+    )
+    say: str = Field(
+        min_length=1, max_length=MAX_SAY_CHARS, description="What to say instead (then normalised)."
+    )
+    case_sensitive: bool = Field(False, description="Match only this exact case (default: any case).")
+
+
+LEXICON_HELP = (
+    "Respellings applied before normalisation, whole words only; they win over the voice's "
+    "(`<voice>.lexicon`) and the server's (`F5VI_LEXICON_PATHS`, `GET /lexicon`). "
+    f"At most {MAX_REQUEST_ENTRIES} entries; a malformed one is 422 `invalid_parameter`."
+)
 
 
 class VoiceResolver(Protocol):
@@ -73,6 +116,8 @@ class TTSInput:
     nfe_step: int | None = None
     seed: int | None = None
     format: str = "wav"
+    text_type: str = "auto"
+    lexicon: LexiconTuple = ()
 
 
 def _json_integer(value: object) -> object:
@@ -100,6 +145,7 @@ class SpeechFields(BaseModel):
     text: SpeechText = Field(
         description="Text to speak (Vietnamese), not only spaces. Limit: `F5VI_MAX_TEXT_CHARS`. "
         + VOICE_TAGS_HELP
+        + SSML_HELP
     )
     ref_name: str = Field(
         min_length=1,
@@ -111,6 +157,13 @@ class SpeechFields(BaseModel):
     speed: float | None = Field(
         None, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="Speaking rate; default 0.9."
     )
+    text_type: TextTypeField = Field(
+        "auto", description="`ssml`, `text`, or `auto`: SSML when the text starts with `<speak>`."
+    )
+    lexicon: list[LexiconItem] | None = Field(None, max_length=MAX_REQUEST_ENTRIES, description=LEXICON_HELP)
+
+    def lexicon_tuple(self) -> LexiconTuple:
+        return lexicon_tuple(self.lexicon)
 
 
 class TTSRequest(SpeechFields):
@@ -142,7 +195,14 @@ class TTSRequest(SpeechFields):
             nfe_step=self.nfe_step,
             seed=self.seed,
             format=self.format,
+            text_type=self.text_type,
+            lexicon=self.lexicon_tuple(),
         )
+
+
+def lexicon_tuple(items: list[LexiconItem] | None) -> LexiconTuple:
+    """A schema's lexicon as the plain tuples a job persists."""
+    return tuple((i.term, i.say, i.case_sensitive) for i in items or ())
 
 
 @dataclass(frozen=True)
@@ -171,34 +231,63 @@ def complete_request(params: TTSInput, voice_id: str, settings: Settings) -> Job
         sway_sampling_coef=s.sway_sampling_coef,
         ode_method=s.ode_method,
         cross_fade_seconds=s.cross_fade_seconds,
+        text_type=params.text_type,
+        lexicon=tuple(params.lexicon),
     )
 
 
 _ENGINE_PARAMETERS = tuple(
-    f.name for f in fields(SynthesisRequest) if f.name in {g.name for g in fields(JobRequest)}
+    f.name
+    for f in fields(SynthesisRequest)
+    if f.name in {g.name for g in fields(JobRequest)} and f.name != "lexicon"
 )
 """What a job request hands to the engine as it is (text, speed, nfe_step, cfg, sway, ode, seed, ...)."""
 
 
 def synthesis_request(
-    request: JobRequest, voice: Voice, tagged: tuple[tuple[str, Voice], ...] = ()
+    request: JobRequest,
+    voice: Voice,
+    tagged: tuple[tuple[str, Voice], ...] = (),
+    server_lexicon: Lexicon | None = None,
 ) -> SynthesisRequest:
     """The engine's request for ``request`` with ``voice`` (and the ``tagged`` voices) as they are now.
 
-    A voice's transcript may be new since the request was accepted, hence "now".
+    A voice's transcript (and lexicon) may be new since the request was accepted, hence "now".
     """
     return SynthesisRequest(
         reference=_reference(voice),
         voices=tuple((tag, _reference(v)) for tag, v in tagged),
+        lexicon=Lexicon(request_entries(request.lexicon)),
+        server_lexicon=server_lexicon if server_lexicon is not None else Lexicon(),
         **{name: getattr(request, name) for name in _ENGINE_PARAMETERS},
     )
 
 
+def voice_lexicon(audio_path: Path) -> Lexicon:
+    """The lexicon beside a voice's audio (``<id>.lexicon``), empty when there is none."""
+    path = audio_path.with_suffix(LEXICON_SUFFIX)
+    if not path.is_file():
+        return Lexicon()
+    try:
+        return Lexicon(read_lexicon_file(path, "voice"))
+    except LexiconFileError as exc:
+        raise VoiceUnreadableError(
+            f"the voice's lexicon is malformed: {exc}; fix or remove the file"
+        ) from exc
+
+
 def _reference(voice: Voice) -> ReferenceVoice:
-    return ReferenceVoice(audio_path=voice.audio_path, transcript=voice.transcript, voice_id=voice.id)
+    return ReferenceVoice(
+        audio_path=voice.audio_path,
+        transcript=voice.transcript,
+        voice_id=voice.id,
+        lexicon=voice_lexicon(voice.audio_path),
+    )
 
 
-def resolve_tagged_voices(text: str, voices: VoiceResolver) -> tuple[tuple[str, Voice], ...]:
+def resolve_tagged_voices(
+    text: str, voices: VoiceResolver, text_type: str = "auto"
+) -> tuple[tuple[str, Voice], ...]:
     """The voice of every ``[voice_id]`` tag in ``text``, as ``(tag, voice)`` in order of first use.
 
     Blocking (reads the voices directory). A tag naming no voice raises ``voice_not_found`` (404),
@@ -206,7 +295,7 @@ def resolve_tagged_voices(text: str, voices: VoiceResolver) -> tuple[tuple[str, 
     text that never meant to switch voices.
     """
     resolved: list[tuple[str, Voice]] = []
-    for tag in tagged_voices(split_voice_tags(text)):
+    for tag in parse_script(text, _text_type(text_type)).voices():
         try:
             resolved.append((tag, voices.resolve(tag)))
         except (VoiceNotFoundError, InvalidVoiceNameError) as exc:
@@ -217,11 +306,18 @@ def resolve_tagged_voices(text: str, voices: VoiceResolver) -> tuple[tuple[str, 
     return tuple(resolved)
 
 
-def resolve_request(request: JobRequest, voices: VoiceResolver) -> SynthesisRequest:
+def _text_type(value: str) -> Literal["auto", "text", "ssml"]:
+    if value not in ("auto", "text", "ssml"):
+        raise InvalidParameterError(f"text_type must be auto, text or ssml, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def resolve_request(
+    request: JobRequest, voices: VoiceResolver, server_lexicon: Lexicon | None = None
+) -> SynthesisRequest:
     """The engine's request for a stored job, with its voices as they are now (blocking)."""
-    return synthesis_request(
-        request, voices.resolve(request.voice_id), resolve_tagged_voices(request.text, voices)
-    )
+    tagged = resolve_tagged_voices(request.text, voices, request.text_type)
+    return synthesis_request(request, voices.resolve(request.voice_id), tagged, server_lexicon)
 
 
 def needs_transcripts(request: SynthesisRequest) -> bool:
@@ -252,6 +348,20 @@ def _references(request: SynthesisRequest) -> list[ReferenceVoice]:
     return [request.reference, *(ref for _, ref in request.voices)]
 
 
+def load_lexicons(settings: Settings) -> Lexicon:
+    """The server's lexicon (``F5VI_LEXICON_PATHS``), after checking every voice's ``<id>.lexicon``.
+
+    Called once at start: a malformed file raises :class:`LexiconFileError` (file, line, reason) and
+    the server does not start.
+    """
+    server = load_server_lexicon(settings.lexicon_paths)
+    for directory in (*settings.read_only_voice_dirs, settings.uploaded_voices_path):
+        if directory.is_dir():
+            for path in sorted(directory.glob("*" + LEXICON_SUFFIX)):
+                read_lexicon_file(path, "voice")
+    return server
+
+
 def check_format(name: str) -> None:
     available = available_formats()
     if name not in available:
@@ -262,6 +372,8 @@ def check_format(name: str) -> None:
 class RequestBuilder:
     settings: Settings
     voices: VoiceResolver
+    server_lexicon: Lexicon = field(default_factory=Lexicon)
+    """Loaded once at start (``F5VI_LEXICON_PATHS``); a malformed file stops the start."""
 
     async def prepare(self, params: TTSInput) -> PreparedRequest:
         """Resolve the voices, fill the defaults, check everything; raises the typed errors."""
@@ -273,10 +385,12 @@ class RequestBuilder:
 
         The command line calls it directly: its voice may be an audio file outside the library.
         """
-        check_text(params.text, self.settings.max_text_chars)  # before reading any tag's voice
-        tagged = resolve_tagged_voices(params.text, self.voices)
+        # before reading any voice: length, SSML, something to say
+        check_text(params.text, self.settings.max_text_chars, _text_type(params.text_type))
+        request_entries(params.lexicon)  # a malformed entry is a 422 before anything else
+        tagged = resolve_tagged_voices(params.text, self.voices, params.text_type)
         request = complete_request(params, voice.id, self.settings)
-        synthesis = synthesis_request(request, voice, tagged)
+        synthesis = synthesis_request(request, voice, tagged, self.server_lexicon)
         validate_request(synthesis, self.settings.max_text_chars)
         check_format(request.format)
         return PreparedRequest(request=request, voice=voice, synthesis=synthesis, tagged=tagged)

@@ -13,12 +13,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
 from f5vi.engine.errors import SynthesisCancelled
+from f5vi.engine.text.lexicon import Lexicon
 from f5vi.errors import F5viError, as_f5vi_error
 from f5vi.formats import FORMATS
 from f5vi.jobs.errors import JobStoreWriteError
@@ -60,6 +61,7 @@ class JobRunner:
     voices: VoiceResolver
     storage: OutputStorage
     encode: Encoder
+    server_lexicon: Lexicon = field(default_factory=Lexicon)
 
     def interrupt(self, item: WorkItem) -> None:
         """Shutdown: stop the running job at the next ODE step; it goes back to the queue."""
@@ -122,7 +124,9 @@ class JobRunner:
         synth = self.scheduler.synthesizer
         assert synth is not None, "the scheduler runs work only once the engine is attached"
         # the voices as they are now (its own and the text's tagged ones): one may have a new transcript
-        request = await anyio.to_thread.run_sync(resolve_request, job.request, self.voices)
+        request = await anyio.to_thread.run_sync(
+            resolve_request, job.request, self.voices, self.server_lexicon
+        )
         if needs_transcripts(request):
             self.progress.update(job.id, P_TRANSCRIBING, "transcribing")
             request = await anyio.to_thread.run_sync(with_transcripts, request, self.voices)

@@ -31,7 +31,7 @@ from f5vi.jobs.events import EventHub
 from f5vi.jobs.manager import JobManager
 from f5vi.jobs.models import JOB_KIND_TTS
 from f5vi.jobs.progress import ProgressWriter
-from f5vi.jobs.requests import RequestBuilder, VoiceResolver
+from f5vi.jobs.requests import RequestBuilder, VoiceResolver, load_lexicons
 from f5vi.jobs.retention import OutputRetention
 from f5vi.jobs.runner import Encoder, JobRunner, default_encoder
 from f5vi.jobs.scheduler import EngineScheduler
@@ -69,7 +69,7 @@ class JobRuntime:
         self.scheduler = EngineScheduler(
             settings.queue_max, synthesizer, concurrency=settings.engine_concurrency
         )
-        self.requests = RequestBuilder(settings, voices)
+        self.requests = RequestBuilder(settings, voices, load_lexicons(settings))
         tracker = JobTracker(store or JobStore(settings.database_path, clock=clock), EventHub(), clock)
         background = BackgroundTasks()
         runner = JobRunner(
@@ -79,6 +79,7 @@ class JobRuntime:
             voices,
             storage,
             encoder or default_encoder,
+            self.requests.server_lexicon,
         )
         self.scheduler.register(JOB_KIND_TTS, runner.run, interrupt=runner.interrupt)
         self.manager = JobManager(

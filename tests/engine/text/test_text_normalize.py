@@ -28,7 +28,10 @@ def test_case_table_is_broad_and_mostly_right() -> None:
     assert len(CASES) >= 60
     categories = {case["category"] for case in CASES}
     for needed in ("numbers", "dates", "times", "money", "percent", "phone", "units", "roman", "abbrev",
-                   "url", "email", "english", "emoji", "mixedcase"):  # fmt: skip
+                   "url", "email", "english", "emoji", "mixedcase",
+                   # the weak classes of issue 21
+                   "fraction", "ratio", "per_unit", "score", "range", "title", "institution",
+                   "acronym_en", "unit_en"):  # fmt: skip
         assert needed in categories, needed
     wrong = [case for case in CASES if case["known_wrong"]]
     assert len(wrong) * 10 <= len(CASES)
@@ -45,6 +48,17 @@ def test_normalization_table(case: dict[str, Any]) -> None:
         assert any(case["expected_warning"] in w for w in result.warnings), result.warnings
     else:
         assert result.warnings == ()
+
+
+def test_shipped_abbreviation_files_parse_and_are_package_data() -> None:
+    from f5vi.engine.text.readings import DATA_FILES, data_lexicon
+
+    lexicon = data_lexicon()
+    origins = {entry.origin.split(":")[0] for entry in lexicon.entries}
+    assert origins == {f"f5vi/engine/text/data/{name}" for name in DATA_FILES}
+    assert lexicon.lookup("TN&MT") is not None and lexicon.lookup("tn&mt") is None  # exact case
+    pyproject = (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text(encoding="utf-8")
+    assert "engine/text/data/*.lexicon" in pyproject
 
 
 def _swap_prone_inputs() -> list[str]:

@@ -8,8 +8,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from f5vi.api.responses import sse_content
+from f5vi.engine.text.lexicon import MAX_REQUEST_ENTRIES
 from f5vi.engine.validation import SPEED_RANGE
-from f5vi.jobs.requests import VOICE_TAGS_HELP, NfeStep, Seed, SpeechText
+from f5vi.jobs.requests import (
+    LEXICON_HELP,
+    SSML_HELP,
+    VOICE_TAGS_HELP,
+    LexiconItem,
+    NfeStep,
+    Seed,
+    SpeechText,
+    TextTypeField,
+)
 from f5vi.voices.names import MAX_REF_NAME_CHARS, REF_NAME_PATTERN
 
 SPEED_MIN, SPEED_MAX = SPEED_RANGE
@@ -52,7 +62,7 @@ class SpeechRequest(BaseModel):
         "f5-tts", max_length=256, description="Accepted and recorded; the server has one model."
     )
     input: SpeechText = Field(
-        description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`. " + VOICE_TAGS_HELP
+        description="Text to speak (Vietnamese). Limit: `F5VI_MAX_TEXT_CHARS`. " + VOICE_TAGS_HELP + SSML_HELP
     )
     voice: VoiceName | VoiceRef = Field(
         description='A voice id of this server (`GET /voices`) or `{"id": ...}`. OpenAI names (alloy, echo, '
@@ -82,6 +92,8 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(None, description="Accepted and ignored (no style control).")
     nfe_step: NfeStep | None = Field(None, description="ODE steps (quality/speed); default 32.")
     seed: Seed | None = Field(None, description="Random seed.")
+    text_type: TextTypeField = Field("auto", description="`ssml`, `text`, or `auto` (`<speak>` = SSML).")
+    lexicon: list[LexiconItem] | None = Field(None, max_length=MAX_REQUEST_ENTRIES, description=LEXICON_HELP)
 
     @field_validator("response_format", mode="before")
     @classmethod

@@ -28,7 +28,7 @@ from f5vi.config import Settings
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.stream_encoder import PROGRESSIVE_FORMATS, StreamEncoder, open_stream_encoder
 from f5vi.formats import FORMATS
-from f5vi.jobs.requests import TTSInput
+from f5vi.jobs.requests import TTSInput, lexicon_tuple
 from f5vi.jobs.streaming import AudioStream, StreamService
 from f5vi.metrics import Metrics
 from f5vi.voices.library import VoiceLibrary
@@ -56,7 +56,13 @@ async def speech_response(
     streaming = streams_by_default(fmt) if body.stream is None else body.stream
     streaming = streaming or body.stream_format == "sse"
     params = TTSInput(
-        text=body.input, ref_name=voice, speed=body.speed, nfe_step=body.nfe_step, seed=body.seed
+        text=body.input,
+        ref_name=voice,
+        speed=body.speed,
+        nfe_step=body.nfe_step,
+        seed=body.seed,
+        text_type=body.text_type,
+        lexicon=lexicon_tuple(body.lexicon),
     )
     stream = await streams.open(params, whole=not streaming, label="openai")
     logger.info(

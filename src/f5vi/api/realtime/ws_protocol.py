@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from f5vi.api.auth import token_matches
 from f5vi.api.errors import ApiError
 from f5vi.config import Settings
+from f5vi.engine.text.lexicon import MAX_REQUEST_ENTRIES
 from f5vi.engine.types import SAMPLE_RATE
 from f5vi.engine.validation import SPEED_RANGE
-from f5vi.jobs.requests import NfeStep, Seed
+from f5vi.jobs.requests import LexiconItem, NfeStep, Seed, TextTypeField
 
 PROTOCOL = "f5vi.tts.v1"
 FRAME_MAGIC = b"F5PC"
@@ -47,6 +48,8 @@ class SpeakMessage(BaseModel):
     speed: float | None = Field(None, ge=SPEED_RANGE[0], le=SPEED_RANGE[1])
     nfe_step: NfeStep | None = None
     seed: Seed | None = None
+    text_type: TextTypeField = "auto"
+    lexicon: list[LexiconItem] | None = Field(None, max_length=MAX_REQUEST_ENTRIES)
 
 
 @dataclass

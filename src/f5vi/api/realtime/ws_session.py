@@ -37,7 +37,7 @@ from f5vi.engine.stream_encoder import to_pcm16
 from f5vi.engine.types import SAMPLE_RATE
 from f5vi.engine.validation import require_text
 from f5vi.errors import F5viError, scrub
-from f5vi.jobs.requests import TTSInput
+from f5vi.jobs.requests import TTSInput, lexicon_tuple
 from f5vi.jobs.streaming import AudioStream, StreamService
 from f5vi.metrics import Metrics
 
@@ -216,7 +216,13 @@ class WsSession:
         msg, seq = request.message, request.seq
         try:
             params = TTSInput(
-                text=msg.text, ref_name=msg.voice, speed=msg.speed, nfe_step=msg.nfe_step, seed=msg.seed
+                text=msg.text,
+                ref_name=msg.voice,
+                speed=msg.speed,
+                nfe_step=msg.nfe_step,
+                seed=msg.seed,
+                text_type=msg.text_type,
+                lexicon=lexicon_tuple(msg.lexicon),
             )
             stream = await self.streams.open(params, label="ws")
         except F5viError as exc:

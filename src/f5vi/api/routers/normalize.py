@@ -18,9 +18,25 @@ from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import RequestsDep, SchedulerDep, VoicesDep
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import NormalizeRequest, NormalizeResponse
+from f5vi.api.text_schemas import LexiconResponse
 from f5vi.jobs.requests import TTSInput, needs_transcripts, with_transcripts
 
 router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
+
+
+@router.get(
+    "/lexicon",
+    response_model=LexiconResponse,
+    summary="The server's lexicon",
+    description=(
+        "The respellings of the files in `F5VI_LEXICON_PATHS` (the lowest precedence: a voice's "
+        "`<voice>.lexicon` and a request's `lexicon` win). Managing them is a file operation and a restart; "
+        "the format is in docs/text.md."
+    ),
+    responses=error_responses(),
+)
+async def lexicon(requests: RequestsDep) -> LexiconResponse:
+    return LexiconResponse.of(requests.server_lexicon)
 
 
 @router.post(
@@ -31,7 +47,9 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
         "Numbers, dates, money and abbreviations written as the model will read them, split into the "
         "chunks synthesis will use for this voice and speed, with upstream's duration estimate and "
         "warnings (characters the vocabulary lacks, unreadable symbols, a fallback normaliser). "
-        "A text with `[voice_id]` tags shows each chunk's voice and each voice's part (`segments`). "
+        "A text with `[voice_id]` tags shows each chunk's voice and each voice's part (`segments`); SSML "
+        "shows each part's speed and the pause before it; `lexicon_hits` says which respellings fired "
+        "where (character spans of the submitted text). "
         "Takes the body of `POST /tts`; queues nothing."
     ),
     responses=error_responses(400, 404, 413, 422, 503),
@@ -40,7 +58,15 @@ async def normalize(
     body: NormalizeRequest, scheduler: SchedulerDep, requests: RequestsDep, voices: VoicesDep
 ) -> NormalizeResponse:
     synthesizer = scheduler.require_ready()
-    prepared = await requests.prepare(TTSInput(text=body.text, ref_name=body.ref_name, speed=body.speed))
+    prepared = await requests.prepare(
+        TTSInput(
+            text=body.text,
+            ref_name=body.ref_name,
+            speed=body.speed,
+            text_type=body.text_type,
+            lexicon=body.lexicon_tuple(),
+        )
+    )
     request = prepared.synthesis
     if needs_transcripts(request):  # transcribed in the engine's turn, as its first job would be
         request = await scheduler.run_call(functools.partial(with_transcripts, request, voices))

@@ -14,6 +14,15 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
+from f5vi.engine.text.readings import (
+    abbreviations,
+    address_parts,
+    english_units,
+    fractions,
+    per_unit,
+    ratios,
+)
+
 # --- letters and digits ------------------------------------------------------------------------------
 
 DIGIT_WORDS = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín")
@@ -80,6 +89,12 @@ _URL_WORDS = {"www": "vê kép vê kép vê kép", "vn": "vê en", "com": "com",
 _VOWELS = set("aeiouy")
 
 
+def _unsayable_short(run: str) -> bool:
+    """A run of at most four letters ending in two consonants ("abc", "xyz"; not "tinh", "lang"): spelled."""
+    tail = run[-2:]
+    return len(run) <= 4 and not (_VOWELS & set(tail)) and tail not in ("ng", "nh", "ch")
+
+
 def _read_url_part(part: str) -> str:
     """A letters/digits run of a URL or e-mail: a pronounceable word stays, anything else is spelled."""
     words = []
@@ -89,7 +104,7 @@ def _read_url_part(part: str) -> str:
             words.append(_URL_WORDS[low])
         elif run.isdigit():
             words.append(spell_digits(run) if len(run) > 4 else run)
-        elif len(run) >= 3 and _VOWELS & set(low):
+        elif len(run) >= 3 and _VOWELS & set(low) and not _unsayable_short(low):
             words.append(low)
         else:
             words.append(spell_letters(run))
@@ -210,6 +225,11 @@ _SCORE_CONTEXT = re.compile(
 )
 
 
+def _is_score(first: str, second: str) -> bool:
+    """``2-1``, ``2-2``: a "range" that does not go up, of small whole numbers, is a score."""
+    return first.isdigit() and second.isdigit() and int(second) <= int(first) <= 20
+
+
 def _ranges(text: str) -> str:
     """Number ranges: "10-20 người" -> "10 đến 20 người".
 
@@ -222,7 +242,7 @@ def _ranges(text: str) -> str:
         before = text[: match.start()]
         if _DATE_CONTEXT.search(before):
             return match.group(0)
-        if _SCORE_CONTEXT.search(before):
+        if _SCORE_CONTEXT.search(before) or _is_score(match.group(1), match.group(2)):
             return f"{match.group(1)} {match.group(2)}"  # "thắng 3 - 0" -> "thắng ba không"
         return f"{match.group(1)} đến {match.group(2)}"
 
@@ -398,6 +418,12 @@ def pre_normalize(text: str, known_acronyms: frozenset[str] = frozenset()) -> st
     for rule in (
         _addresses,
         _phones,
+        abbreviations,
+        address_parts,
+        ratios,
+        per_unit,
+        fractions,
+        english_units,
         _month_year,
         _times,
         _currency,

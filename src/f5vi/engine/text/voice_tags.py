@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from f5vi.engine.errors import InvalidTextError
+from f5vi.engine.text.spans import SourcePiece
 
 VOICE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 """The voice library's id pattern (``f5vi.voices.library.VOICE_ID_RE``; a test keeps them equal)."""
@@ -46,19 +47,29 @@ def split_voice_tags(text: str) -> list[VoiceSegment]:
     A text without tags or escapes is one segment holding ``text`` unchanged, so single-voice
     synthesis sees exactly what it saw before tags existed.
     """
-    segments: list[VoiceSegment] = []
+    return [
+        VoiceSegment(voice, "".join(p.text for p in pieces)) for voice, pieces in split_voice_tag_pieces(text)
+    ]
+
+
+def split_voice_tag_pieces(text: str) -> list[tuple[str | None, list[SourcePiece]]]:
+    """:func:`split_voice_tags` with each segment's text as pieces spanning ``text`` (an escaped
+    ``[[`` is a non-verbatim ``[`` spanning both brackets)."""
+    segments: list[tuple[str | None, list[SourcePiece]]] = []
     voice: str | None = None
-    parts: list[str] = []
+    parts: list[SourcePiece] = []
     position = 0
     for match in _TOKEN_RE.finditer(text):
-        parts.append(text[position : match.start()])
+        if match.start() > position:
+            parts.append(SourcePiece(text[position : match.start()], position, match.start()))
         position = match.end()
         if match.group(1) is None:  # "[[": a literal "["
-            parts.append("[")
+            parts.append(SourcePiece("[", match.start(), match.end(), verbatim=False))
             continue
         _append(segments, voice, parts)
         voice, parts = match.group(1), []
-    parts.append(text[position:])
+    if position < len(text):
+        parts.append(SourcePiece(text[position:], position, len(text)))
     _append(segments, voice, parts)
     if not segments:
         raise InvalidTextError("the text has nothing to say besides voice tags; write '[[' for a literal '['")
@@ -75,7 +86,8 @@ def tagged_voices(segments: list[VoiceSegment]) -> tuple[str, ...]:
     return voices
 
 
-def _append(segments: list[VoiceSegment], voice: str | None, parts: list[str]) -> None:
-    text = "".join(parts)
-    if text.strip():
-        segments.append(VoiceSegment(voice, text))
+def _append(
+    segments: list[tuple[str | None, list[SourcePiece]]], voice: str | None, parts: list[SourcePiece]
+) -> None:
+    if "".join(p.text for p in parts).strip():
+        segments.append((voice, parts))

@@ -136,11 +136,50 @@ async function uploadVoice(event) {
 }
 
 // ------------------------------------------------------------------------------------- normalisation
+// "TERM = READING" lines (the server's lexicon file format; "==" is case-sensitive), "#" comments.
+function lexicon() {
+  const entries = [];
+  for (const raw of $("lexicon").value.split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    const exact = line.includes("==");
+    const [term, ...rest] = line.split(exact ? "==" : "=");
+    entries.push({ term: term.trim(), say: rest.join("=").trim(), case_sensitive: exact });
+  }
+  return entries;
+}
+
 function request() {
   // A blank Speed field means the server's default (F5VI_SPEED): the field is left out, not sent as 0.
   const speed = $("speed").value.trim();
   const body = { text: $("text").value, ref_name: $("voice").value };
-  return speed === "" ? body : { ...body, speed: Number(speed) };
+  if (speed !== "") body.speed = Number(speed);
+  body.text_type = $("text-type").value;
+  const entries = lexicon();
+  if (entries.length) body.lexicon = entries;
+  return body;
+}
+
+// What the text front end did before normalising: SSML parts and the lexicon entries that fired.
+function showFrontEnd(plan, text) {
+  const parts = plan.ssml || plan.segments.length > 1 ? plan.segments : [];
+  fillList(
+    $("norm-parts"),
+    parts.map(
+      (s, i) =>
+        `part ${i + 1} (${s.voice_id}, speed ${s.speed}` +
+        (s.pause_before_seconds ? `, ${Math.round(s.pause_before_seconds * 1000)} ms silence before` : "") +
+        `): ${s.normalized_text}`,
+    ).concat(plan.trailing_pause_seconds ? [`then ${Math.round(plan.trailing_pause_seconds * 1000)} ms silence`] : []),
+  );
+  fillList(
+    $("norm-lexicon"),
+    plan.lexicon_hits.map(
+      (h) =>
+        `“${text.slice(h.char_start, h.char_end)}” (characters ${h.char_start}–${h.char_end}) → ` +
+        `“${h.entry.say}” — ${h.entry.level} lexicon, ${h.entry.origin}`,
+    ),
+  );
 }
 
 let estimatedSeconds = null; // of the last preview: the streaming progress bar's total
@@ -149,10 +188,11 @@ async function preview() {
   const section = $("normalized");
   estimatedSeconds = null;
   try {
+    const body = request();
     const plan = await api("/normalize", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(request()),
+      body: JSON.stringify(body),
     });
     $("norm-summary").textContent =
       `${plan.chunk_count} chunk(s), about ${plan.estimated_duration_seconds.toFixed(1)} s ` +
@@ -168,11 +208,14 @@ async function preview() {
       }),
     );
     fillList($("norm-warnings"), plan.warnings);
+    showFrontEnd(plan, body.text);
     estimatedSeconds = plan.estimated_duration_seconds;
   } catch (error) {
     $("norm-summary").textContent = `Cannot normalise: ${describeError(error)}`;
     $("norm-chunks").replaceChildren();
     fillList($("norm-warnings"), []);
+    fillList($("norm-parts"), []);
+    fillList($("norm-lexicon"), []);
   }
   section.hidden = false;
 }
@@ -423,8 +466,8 @@ function stream() {
   };
 }
 
-function speakMessage({ text, ref_name: voice, speed }) {
-  return { type: "speak", id: "playground", text, voice, speed };
+function speakMessage({ text, ref_name: voice, speed, text_type, lexicon: entries }) {
+  return { type: "speak", id: "playground", text, voice, speed, text_type, lexicon: entries };
 }
 
 async function stop() {
