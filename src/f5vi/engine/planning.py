@@ -31,7 +31,7 @@ from f5vi.engine.text.chunking import chunk_text, estimate_duration_frames, max_
 from f5vi.engine.text.normalizer import NormalizedText, normalize_text, prepare_ref_text, ref_text_for_model
 from f5vi.engine.text.vinorm_runner import VinormRunner
 from f5vi.engine.text.vocab import Vocab
-from f5vi.engine.text.voice_tags import split_voice_tags
+from f5vi.engine.text.voice_tags import VoiceSegment, split_voice_tags
 from f5vi.engine.types import HOP_LENGTH, SAMPLE_RATE, SynthesisRequest
 from f5vi.engine.validation import validate_request
 
@@ -52,6 +52,10 @@ class SegmentPlan:
     """Upstream's chunk budget for this voice's reference and the speed (UTF-8 bytes)."""
     first_chunk: int
     chunk_count: int
+    source_text: str = ""
+    """The segment's text as written (tags out), for timestamps' offsets into the submitted text."""
+    source_map: tuple[int, ...] = ()
+    """Where each character of :attr:`source_text` stands in the submitted text (empty: identity)."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,13 @@ class TextPlan:
         The model generates exactly the planned frames unless a chunk has more text tokens than
         frames (the sampler then lengthens it), so this is the output length up to a frame per chunk.
         """
-        samples = [self.generated_frames(c) * HOP_LENGTH for c in self.chunks]
+        samples = self.planned_samples()
         overlaps = cross_fade_overlaps(samples, SAMPLE_RATE, cross_fade_seconds)
         return (sum(samples) - sum(overlaps)) / SAMPLE_RATE
+
+    def planned_samples(self) -> list[int]:
+        """Samples each chunk's generated audio will have (its planned frames x the hop)."""
+        return [self.generated_frames(c) * HOP_LENGTH for c in self.chunks]
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,9 @@ class _Draft:
     warnings: list[str] = field(default_factory=list)
     used: list[str] = field(default_factory=list)
 
-    def add_segment(self, gen: NormalizedText, voice: _Voice, speed: float, where: str) -> None:
+    def add_segment(
+        self, gen: NormalizedText, voice: _Voice, speed: float, where: str, source: VoiceSegment
+    ) -> None:
         """Chunk ``gen`` with ``voice``'s budget and give each chunk upstream's duration for it."""
         reference = voice.reference
         max_chars = max_chars_for_reference(voice.budget_text, reference.num_samples, SAMPLE_RATE, speed)
@@ -134,6 +144,8 @@ class _Draft:
                 max_chunk_bytes=max_chars,
                 first_chunk=len(self.chunks),
                 chunk_count=len(texts),
+                source_text=source.text,
+                source_map=source.source,
             )
         )
         self.used.append(gen.normalizer_used)
@@ -206,7 +218,7 @@ class TextPlanner:
             if segment.voice not in voices:
                 voices[segment.voice] = self._voice(request, segment.voice, normalizer)
             draft.warnings.extend(voices[segment.voice].warnings)
-            draft.add_segment(gen, voices[segment.voice], request.speed, where)
+            draft.add_segment(gen, voices[segment.voice], request.speed, where, segment)
         first = draft.segments[0]
         return TextPlan(
             normalized_text=" ".join(s.normalized_text for s in draft.segments),

@@ -33,6 +33,7 @@ from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
 from f5vi.engine.shared_sampler import SharedSampler
 from f5vi.engine.text.vinorm_runner import VinormRunner
 from f5vi.engine.text.vocab import Vocab
+from f5vi.engine.timing.build import Timekeeper
 from f5vi.engine.types import (
     SAMPLE_RATE,
     CancelToken,
@@ -112,6 +113,7 @@ class Synthesizer:
         )
         self.vinorm = VinormRunner()
         self.planner = TextPlanner(vocab, settings, self.references, self.vinorm)
+        self.timekeeper = Timekeeper(settings.aligner_model)
         self.sampler = SharedSampler(model.cfm, settings.max_batch_frames or default_max_batch_frames(device))
         self._vocoder_lock = threading.Lock()  # one vocoder call at a time: bounded memory and threads
         self.info = EngineInfo(
@@ -196,6 +198,11 @@ class Synthesizer:
         count = len(plan.chunks)
         waves = self._vocode([mels[i] for i in range(count)], [plan.output_gain(i) for i in range(count)])
         audio = cross_fade_concat(waves, SAMPLE_RATE, request.cross_fade_seconds)
+        timed = time.perf_counter()
+        timestamps = self.timekeeper.timestamps(
+            request.text, plan.text, waves, audio, SAMPLE_RATE, request.cross_fade_seconds
+        )
+        timings["timestamps_seconds"] = time.perf_counter() - timed
         timings["total_seconds"] = time.perf_counter() - started
         tracker.finish(len(plan.chunks))
         return SynthesisResult(
@@ -209,6 +216,7 @@ class Synthesizer:
             warnings=list(plan.text.warnings),
             timings=timings,
             segments=plan.segments,
+            timestamps=timestamps,
         )
 
     def stream(

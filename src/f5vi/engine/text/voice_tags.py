@@ -19,7 +19,7 @@ library's business, checked by the job layer before anything is queued.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from f5vi.engine.errors import InvalidTextError
 
@@ -38,6 +38,9 @@ class VoiceSegment:
 
     voice: str | None
     text: str
+    source: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    """Offset map: ``source[i]`` is where ``text[i]`` stands in the tagged text (``[[`` reads as one
+    ``[``), so timestamps can point into what the client submitted (:mod:`f5vi.engine.text.offsets`)."""
 
 
 def split_voice_tags(text: str) -> list[VoiceSegment]:
@@ -48,17 +51,17 @@ def split_voice_tags(text: str) -> list[VoiceSegment]:
     """
     segments: list[VoiceSegment] = []
     voice: str | None = None
-    parts: list[str] = []
+    parts: list[tuple[str, int]] = []  # (piece, where it starts in ``text``)
     position = 0
     for match in _TOKEN_RE.finditer(text):
-        parts.append(text[position : match.start()])
+        parts.append((text[position : match.start()], position))
         position = match.end()
         if match.group(1) is None:  # "[[": a literal "["
-            parts.append("[")
+            parts.append(("[", match.start()))
             continue
         _append(segments, voice, parts)
         voice, parts = match.group(1), []
-    parts.append(text[position:])
+    parts.append((text[position:], position))
     _append(segments, voice, parts)
     if not segments:
         raise InvalidTextError("the text has nothing to say besides voice tags; write '[[' for a literal '['")
@@ -75,7 +78,8 @@ def tagged_voices(segments: list[VoiceSegment]) -> tuple[str, ...]:
     return voices
 
 
-def _append(segments: list[VoiceSegment], voice: str | None, parts: list[str]) -> None:
-    text = "".join(parts)
+def _append(segments: list[VoiceSegment], voice: str | None, parts: list[tuple[str, int]]) -> None:
+    text = "".join(piece for piece, _ in parts)
     if text.strip():
-        segments.append(VoiceSegment(voice, text))
+        source = tuple(start + i for piece, start in parts for i in range(len(piece)))
+        segments.append(VoiceSegment(voice, text, source))

@@ -1,0 +1,157 @@
+"""Assemble a result's timestamps from its plan and its audio (see :mod:`f5vi.engine.timing`).
+
+Chunks: exact spans from the generated lengths and the cross-fades (:mod:`.spans`), which equal the
+planned spans (``TextPlan.planned_samples``) to the sample. Words: per chunk, inside the chunk's part
+of the audio, by the aligner when one is configured and works, estimated otherwise (:mod:`.estimate`);
+each word points at the submitted text's token it was read from (:mod:`f5vi.engine.text.offsets`).
+Sentences: the submitted text cut as the chunker cuts sentences; an end that falls on a chunk
+boundary is that boundary (exact), any other is its word's time.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from f5vi.engine.planning import SegmentPlan, TextPlan
+from f5vi.engine.text.chunking import boundary_levels
+from f5vi.engine.text.offsets import SourceToken, map_words, source_tokens
+from f5vi.engine.timing.aligner import CtcAligner
+from f5vi.engine.timing.estimate import estimate_words
+from f5vi.engine.timing.spans import chunk_spans, partition
+from f5vi.engine.timing.types import (
+    TimedChunk,
+    TimedSentence,
+    TimedWord,
+    Timestamps,
+    WordMethod,
+    seconds,
+)
+
+logger = logging.getLogger(__name__)
+
+NO_ALIGNER_NOTE = (
+    "words estimated: the chunk spans shared out by UTF-8 bytes with pauses at punctuation, snapped "
+    "to silences; set F5VI_ALIGNER_MODEL to a Vietnamese wav2vec2 CTC model for aligned word times"
+)
+
+
+@dataclass
+class Timekeeper:
+    """Makes timestamps; loads the aligner (``F5VI_ALIGNER_MODEL``) on first use, once."""
+
+    aligner_model: str | None = None
+    _aligner: CtcAligner | None = field(default=None, init=False)
+    _failure: str | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def aligner(self) -> tuple[CtcAligner | None, str | None]:
+        """The loaded aligner, or None and why not."""
+        if not self.aligner_model:
+            return None, NO_ALIGNER_NOTE
+        with self._lock:
+            if self._aligner is None and self._failure is None:
+                try:
+                    self._aligner = CtcAligner.load(self.aligner_model)
+                except Exception as exc:  # a missing model must not fail the synthesis
+                    logger.error("aligner %s failed to load: %s", self.aligner_model, exc)
+                    self._failure = (
+                        f"words estimated: the aligner F5VI_ALIGNER_MODEL={self.aligner_model} "
+                        f"could not be loaded ({exc})"
+                    )
+            return self._aligner, self._failure
+
+    def timestamps(
+        self,
+        text: str,
+        plan: TextPlan,
+        waves: list[np.ndarray],
+        audio: np.ndarray,
+        sample_rate: int,
+        fade_seconds: float,
+    ) -> Timestamps:
+        """Timestamps of a result: ``text`` as submitted, ``waves`` the chunks before the cross-fade."""
+        spans = chunk_spans([len(w) for w in waves], sample_rate, fade_seconds)
+        parts = partition(spans)
+        aligner, note = self.aligner()
+        notes = [note] if note else []
+        words: list[TimedWord] = []
+        sentences: list[TimedSentence] = []
+        failed_chunks: list[int] = []
+        for segment in plan.segments:
+            spoken = segment.normalized_text.split()
+            owners = map_words(segment.source_text or text, spoken, segment.source_map or None)
+            first_word = len(words)
+            position = 0
+            for index in range(segment.first_chunk, segment.first_chunk + segment.chunk_count):
+                chunk_words = plan.chunks[index].text.split()
+                start, end = parts[index]
+                timed = None
+                if aligner is not None:
+                    try:
+                        found = aligner.align_words(chunk_words, audio[start:end], sample_rate)
+                        timed = [(start + a, start + b) for a, b in found]
+                    except ValueError:
+                        failed_chunks.append(index)
+                if timed is None:
+                    timed = estimate_words(chunk_words, audio, sample_rate, start, end)
+                for k, (word, (a, b)) in enumerate(zip(chunk_words, timed, strict=True)):
+                    owner = owners[position + k]
+                    words.append(
+                        TimedWord(
+                            word, seconds(a, sample_rate), seconds(b, sample_rate),
+                            owner.char_start, owner.char_end, index,
+                        )
+                    )  # fmt: skip
+                position += len(chunk_words)
+            sentences.extend(_sentences(text, segment, words[first_word:], parts, sample_rate))
+        if failed_chunks:
+            notes.append(f"chunks {failed_chunks} estimated: their words did not fit the aligner's frames")
+        method: WordMethod = (
+            "aligned" if aligner is not None and len(failed_chunks) < len(waves) else "estimated"
+        )
+        voices = [s.voice_id for s in plan.segments for _ in range(s.chunk_count)]
+        chunks = tuple(
+            TimedChunk(i, a, b, voices[i], c.text)
+            for i, ((a, b), c) in enumerate(zip(spans, plan.chunks, strict=True))
+        )
+        return Timestamps(method, sample_rate, chunks, tuple(sentences), tuple(words), tuple(notes))
+
+
+def _sentences(
+    text: str,
+    segment: SegmentPlan,
+    words: list[TimedWord],
+    parts: list[tuple[int, int]],
+    sample_rate: int,
+) -> list[TimedSentence]:
+    """The segment's sentences as written, timed by their words (chunk boundaries where they fall)."""
+    tokens = source_tokens(segment.source_text or text, segment.source_map or None)
+    levels = boundary_levels([t.text for t in tokens])
+    groups: list[list[SourceToken]] = [[]]
+    for token, level in zip(tokens, levels, strict=True):
+        groups[-1].append(token)
+        if level == 1:
+            groups.append([])
+    starts = [g[0].char_start for g in groups if g]
+    members: dict[int, list[int]] = {}
+    for i, word in enumerate(words):
+        members.setdefault(bisect.bisect_right(starts, word.char_start) - 1, []).append(i)
+    out: list[TimedSentence] = []
+    for number, group in enumerate(g for g in groups if g):
+        mine = members.get(number)
+        if not mine:
+            continue
+        lo, hi = group[0].char_start, group[-1].char_end
+        first, last = words[mine[0]], words[mine[-1]]
+        starts_chunk = mine[0] == 0 or words[mine[0] - 1].chunk != first.chunk
+        ends_chunk = mine[-1] == len(words) - 1 or words[mine[-1] + 1].chunk != last.chunk
+        start = seconds(parts[first.chunk][0], sample_rate) if starts_chunk else first.start
+        end = seconds(parts[last.chunk][1], sample_rate) if ends_chunk else last.end
+        written = " ".join(t.text for t in group)  # as written, "[[" read as "[" and line breaks as spaces
+        out.append(TimedSentence(written, start, end, lo, hi, starts_chunk and ends_chunk))
+    return out
