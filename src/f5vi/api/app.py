@@ -39,6 +39,7 @@ from f5vi.api.routers import (
     output,
     status,
     stream_ws,
+    subtitles,
     tts,
     voices,
 )
@@ -75,6 +76,7 @@ ROUTER_MODULES = (
     status,
     voices,
     tts,
+    subtitles,
     normalize,
     output,
     downloads,

@@ -24,6 +24,7 @@ import anyio.to_thread
 import numpy as np
 
 from f5vi.engine.errors import SynthesisCancelled
+from f5vi.engine.timing.types import Timestamps
 from f5vi.engine.types import SAMPLE_RATE, CancelToken, SynthesisRequest
 from f5vi.errors import F5viError, as_f5vi_error
 from f5vi.jobs.channel import PieceChannel
@@ -81,6 +82,8 @@ class AudioStream:
     sample_rate: int = SAMPLE_RATE
     token: CancelToken = field(default_factory=CancelToken)
     stats: StreamStats = field(default_factory=StreamStats)
+    timestamps: Timestamps | None = None
+    """A ``whole`` stream's timestamps, set before its one piece is handed over."""
 
     @property
     def closed(self) -> bool:
@@ -213,6 +216,7 @@ class StreamService:
             stream.token.raise_if_cancelled()
             if stream.whole:
                 result = synth.synthesize(request, on_progress, stream.token)
+                stream.timestamps = result.timestamps
                 stream.put_from_thread(result.audio)
                 return
             for piece in synth.stream(request, on_progress, stream.token):

@@ -41,13 +41,15 @@ from typing import Annotated, Any, Literal, TypeVar
 import anyio.to_thread
 import numpy as np
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from f5vi.api.audio_media import GENERIC_NOTE, audio_content
 from f5vi.api.auth import bearer_scheme
+from f5vi.api.captioned import CaptionedSpeech, captioned
 from f5vi.api.deps import MetricsDep, SettingsDep, StreamsDep, VoicesDep
+from f5vi.api.errors import ApiError
 from f5vi.api.openai_names import resolve_voice_name
 from f5vi.api.responses import error_responses, sse_content
 from f5vi.engine.audio import encode_audio
@@ -130,6 +132,11 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(None, description="Accepted and ignored (no style control).")
     nfe_step: NfeStep | None = Field(None, description="ODE steps (quality/speed); default 32.")
     seed: Seed | None = Field(None, description="Random seed.")
+    timestamps: bool = Field(
+        False,
+        description="Answer JSON (Kokoro's captioned-speech shape): base64 `audio` + word `timestamps` "
+        "with offsets into `input`. Not with `stream`; streamed word times: WS /tts/stream.",
+    )
 
     @field_validator("response_format", mode="before")
     @classmethod
@@ -194,7 +201,8 @@ SPEECH_SSE = sse_content(
     response_class=Response,
     responses={
         200: {
-            "description": "The audio (or an SSE stream with `stream_format: sse`)." + GENERIC_NOTE,
+            "description": "The audio (or an SSE stream with `stream_format: sse`; JSON with "
+            "`timestamps: true`)." + GENERIC_NOTE,
             "content": audio_content(
                 "audio/mpeg",
                 "audio/ogg",
@@ -203,6 +211,7 @@ SPEECH_SSE = sse_content(
                 "audio/pcm",
                 extra=SPEECH_SSE,
             ),
+            "model": CaptionedSpeech,
         },
         **error_responses(400, 404, 413, 422, 429, 503),
     },
@@ -220,6 +229,9 @@ async def create_speech(
     default_voice = settings.default_voice
     voice = await anyio.to_thread.run_sync(resolve_voice_name, body.voice_name, voices, default_voice)
     streaming = body.stream or body.stream_format == "sse"
+    if body.timestamps and streaming:
+        raise ApiError(422, "invalid_parameter", "timestamps come with a whole answer: drop stream / "
+                       "stream_format, or use WS /tts/stream for word times per chunk")  # fmt: skip
     params = TTSInput(
         text=body.input, ref_name=voice, speed=body.speed, nfe_step=body.nfe_step, seed=body.seed
     )
@@ -235,7 +247,7 @@ async def create_speech(
     )
     headers = {"X-F5VI-Stream-Id": stream.id, "X-F5VI-Voice": voice, "Cache-Control": "no-store"}
     if not streaming:
-        return await _one_shot(request, stream, fmt, headers)
+        return await _one_shot(request, stream, fmt, headers, body.input if body.timestamps else None)
 
     encoder = open_stream_encoder(fmt, stream.sample_rate)
     try:
@@ -266,7 +278,9 @@ def _attachment(fmt: str) -> dict[str, str]:
     return {"Content-Disposition": f'inline; filename="speech.{FORMATS[fmt].extension}"'}
 
 
-async def _one_shot(request: Request, stream: AudioStream, fmt: str, headers: dict[str, str]) -> Response:
+async def _one_shot(
+    request: Request, stream: AudioStream, fmt: str, headers: dict[str, str], captions_of: str | None
+) -> Response:
     try:
         pieces: list[np.ndarray] = []
 
@@ -282,6 +296,9 @@ async def _one_shot(request: Request, stream: AudioStream, fmt: str, headers: di
         return Response(status_code=204)  # the client left; nobody reads this
     audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
     data = await anyio.to_thread.run_sync(encode_audio, audio, stream.sample_rate, fmt)
+    if captions_of is not None and stream.timestamps is not None:
+        answer = captioned(captions_of, data, fmt, stream.sample_rate, stream.timestamps.to_dict())
+        return JSONResponse(answer.model_dump(), headers=headers)
     return Response(
         data,
         media_type=FORMATS[fmt].content_type(stream.sample_rate),
