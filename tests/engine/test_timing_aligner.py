@@ -7,6 +7,7 @@ model, which cannot be downloaded here.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def test_tiny_ctc_model_aligns_words_inside_the_audio(tiny_model: Path) -> None:
     spans = aligner.align_words(words, audio, 24_000)
     assert len(spans) == 4
     assert all(0 <= a < b <= len(audio) for a, b in spans)
-    assert all(prev[1] <= nxt[0] for prev, nxt in zip(spans, spans[1:], strict=False))
+    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans))
     with pytest.raises(ValueError, match="do not fit"):  # 0.1 s is 5 frames: too few for the letters
         aligner.align_words(words, audio[:2400], 24_000)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from f5vi.engine.timing.estimate import estimate_words, find_silences, share_span, snap_to_silences
@@ -56,4 +58,4 @@ def test_chunk_spans_follow_the_cross_fades_and_partition_tiles_the_audio() -> N
     ]
     cuts = partition(spans)
     assert cuts[0][0] == 0 and cuts[-1][1] == spans[-1][1]
-    assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(cuts))
