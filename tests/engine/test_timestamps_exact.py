@@ -84,3 +84,39 @@ def test_chunk_spans_are_the_planned_spans_to_the_sample(demo_synth: Synthesizer
         assert TEXT[sentence.char_start : sentence.char_end] == sentence.text
     for word in stamps.words:
         assert TEXT[word.char_start : word.char_end].lower().strip(".,") == word.text.strip(".,")
+
+
+def test_words_of_a_normalised_tagged_text_point_at_what_was_written(
+    demo_synth: Synthesizer, tmp_path: Path
+) -> None:
+    """Numbers, dates, abbreviations and tags through the real normaliser (vinorm) and the engine."""
+    settings = demo_synth.settings.model_copy(update={"normalizer": "vinorm"})
+    synth = Synthesizer(
+        demo_synth.model, demo_synth.vocoder, demo_synth.vocab, settings, device=demo_synth.device,
+        dtype=demo_synth.dtype, model_source="demo", vocoder_source="demo",
+    )  # fmt: skip
+    text = "Ngày 5/12/2024, TP.HCM có 10 triệu dân. [v2] Dr. Smith nói [[xin chào] lúc 10:30."
+    v1, v2 = _voice(tmp_path, "v1", 3.0, 0), _voice(tmp_path, "v2", 3.0, 5)
+    result = synth.synthesize(
+        SynthesisRequest(text=text, reference=v1, voices=(("v2", v2),), nfe_step=4, seed=2)
+    )
+    stamps = result.timestamps
+    assert stamps is not None
+    by_token: dict[str, list[str]] = {}
+    for word in stamps.words:
+        by_token.setdefault(text[word.char_start : word.char_end], []).append(word.text)
+    assert " ".join(by_token["5/12/2024,"]) == "năm tháng mười hai năm hai nghìn không trăm hai mươi tư,"
+    assert " ".join(by_token["TP.HCM"]) == "thành phố hồ chí minh"
+    assert by_token["10"] == ["mười"]
+    assert " ".join(by_token["Dr."]) == "tiến sĩ"
+    assert " ".join(by_token["10:30."]) == "mười giờ ba mươi phút."
+    assert by_token["[[xin"] == ["xin"] and "[v2]" not in by_token
+    assert [s.text for s in stamps.sentences] == [
+        "Ngày 5/12/2024, TP.HCM có 10 triệu dân.",
+        "Dr. Smith nói [xin chào] lúc 10:30.",
+    ]
+    assert [text[s.char_start : s.char_end] for s in stamps.sentences][
+        1
+    ] == "Dr. Smith nói [[xin chào] lúc 10:30."
+    starts = [w.start for w in stamps.words]
+    assert starts == sorted(starts)
