@@ -73,7 +73,7 @@ def test_job_result_has_timestamps_and_token_protected_subtitles(client: TestCli
 
     assert_error_shape(client.get(f"/tts/{job_id}/subtitles?format=srt&token=wrong"), 403, "invalid_token")
     assert_error_shape(client.get(f"/tts/{job_id}/subtitles"), 401, "unauthorized")
-    assert_error_shape(client.get(f"/tts/unknown/subtitles?token=x"), 403, "invalid_token")
+    assert_error_shape(client.get("/tts/unknown/subtitles?token=x"), 403, "invalid_token")
     assert client.get(f"/tts/{job_id}/subtitles?format=vtt", headers=AUTH).text == vtt.text
     assert_error_shape(client.get("/tts/unknown/subtitles", headers=AUTH), 404, "job_not_found")
     assert_error_shape(client.get(f"/tts/{job_id}/subtitles?format=ass", headers=AUTH), 422)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from typing import Any
 
@@ -53,7 +54,7 @@ def _check_rules(items: list[Any]) -> None:
         assert 1 <= len(cue.lines) <= 2
         assert all(len(line) <= MAX_LINE_CHARS for line in cue.lines)
         assert MIN_CUE_SECONDS - 1e-9 <= cue.end - cue.start <= MAX_CUE_SECONDS + 1e-9
-    assert all(a.end <= b.start for a, b in zip(items, items[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(items))
 
 
 def test_cues_follow_broadcast_rules_and_show_the_submitted_words() -> None:
@@ -76,10 +77,18 @@ def test_a_short_sentence_is_held_for_a_second_without_overlapping_the_next() ->
     _check_rules(items)
 
 
-def test_lines_break_balanced_after_punctuation() -> None:
-    lines = wrap("Buổi sáng, người dân thường dậy sớm để tập thể dục quanh hồ".split())
-    assert lines == ("Buổi sáng,", "người dân thường dậy sớm để tập thể dục quanh hồ") or (
-        lines is not None and all(len(x) <= MAX_LINE_CHARS for x in lines)
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def test_lines_break_after_punctuation_near_the_middle_else_balanced() -> None:
+    assert wrap(_words("Hôm nay trời đẹp quá, chúng ta cùng đi dạo nhé bạn")) == (
+        "Hôm nay trời đẹp quá,",
+        "chúng ta cùng đi dạo nhé bạn",
+    )
+    assert wrap(_words("một hai ba bốn năm sáu bảy tám chín mười một hai ba bốn")) == (
+        "một hai ba bốn năm sáu bảy",
+        "tám chín mười một hai ba bốn",
     )
     assert wrap(["x" * 30] * 3) is None  # cannot fit two lines
 
