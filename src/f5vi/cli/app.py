@@ -26,6 +26,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
     from f5vi.cli.synth import synthesize_to_file
     from f5vi.jobs.requests import TTSInput
+    from f5vi.jobs.subtitles import SubtitleFormat
 
     if args.model:
         settings.model = args.model
@@ -39,7 +40,12 @@ def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         format=args.format or "",
     )
-    report = synthesize_to_file(settings, params, Path(args.out))
+    subtitles: dict[SubtitleFormat, Path] = {}
+    if args.srt:
+        subtitles["srt"] = Path(args.srt)
+    if args.vtt:
+        subtitles["vtt"] = Path(args.vtt)
+    report = synthesize_to_file(settings, params, Path(args.out), subtitles)
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 
@@ -116,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--nfe-step", type=int)
     synth.add_argument("--seed", type=int)
     synth.add_argument("--format", default=None, help="wav (default from the file name), flac, mp3, ogg, pcm")
+    synth.add_argument("--srt", metavar="FILE", help="also write SubRip subtitles of the text to FILE")
+    synth.add_argument("--vtt", metavar="FILE", help="also write WebVTT subtitles of the text to FILE")
     synth.set_defaults(func=_cmd_synth)
 
     norm = sub.add_parser(
