@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -98,3 +99,26 @@ def test_openai_speech_answers_captioned_json_with_timestamps(client: TestClient
     assert plain.status_code == 200 and plain.content[:4] == b"RIFF"
     refused = client.post("/v1/audio/speech", json={**body, "timestamps": True, "stream": True}, headers=AUTH)
     assert_error_shape(refused, 422, "invalid_parameter")
+
+
+def test_websocket_chunk_frames_carry_the_same_word_times_as_the_job(client: TestClient) -> None:
+    accepted = client.post("/tts", json={"text": TEXT, "ref_name": "v1", "seed": 5}, headers=AUTH)
+    client.headers.update(AUTH)
+    job = wait_job(client, accepted.json()["job_id"], timeout=300)
+    assert job["state"] == "succeeded", job
+    expected = [
+        {k: w[k] for k in ("text", "start", "end", "char_start", "char_end")}
+        for w in job["result"]["timestamps"]["words"]
+    ]
+    streamed: list[dict[str, object]] = []
+    with client.websocket_connect("/tts/stream") as ws:
+        assert json.loads(ws.receive_text())["type"] == "ready"
+        ws.send_text(json.dumps({"text": TEXT, "voice": "v1", "seed": 5}))
+        assert json.loads(ws.receive_text())["type"] == "start"
+        while (frame := json.loads(ws.receive_text()))["type"] == "chunk":
+            ws.receive_bytes()
+            end = (frame["offset_samples"] + frame["samples"]) / 24_000
+            assert all(w["start"] < end for w in frame["words"])  # each word comes with its audio
+            streamed.extend(frame["words"])
+        assert frame["type"] == "done", frame
+    assert streamed == expected

@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,7 @@ from f5vi.engine.shared_sampler import SharedSampler
 from f5vi.engine.text.vinorm_runner import VinormRunner
 from f5vi.engine.text.vocab import Vocab
 from f5vi.engine.timing.build import Timekeeper
+from f5vi.engine.timing.types import TimedWord
 from f5vi.engine.types import (
     SAMPLE_RATE,
     CancelToken,
@@ -200,7 +201,7 @@ class Synthesizer:
         audio = cross_fade_concat(waves, SAMPLE_RATE, request.cross_fade_seconds)
         timed = time.perf_counter()
         timestamps = self.timekeeper.timestamps(
-            request.text, plan.text, waves, audio, SAMPLE_RATE, request.cross_fade_seconds
+            request.text, plan.text, waves, SAMPLE_RATE, request.cross_fade_seconds
         )
         timings["timestamps_seconds"] = time.perf_counter() - timed
         timings["total_seconds"] = time.perf_counter() - started
@@ -224,15 +225,22 @@ class Synthesizer:
         request: SynthesisRequest,
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        on_words: Callable[[list[TimedWord]], None] | None = None,
     ) -> Iterator[np.ndarray]:
         """Yield the audio in text order as soon as each part is ready (first chunk on its own).
 
         Consecutive pieces are cross-faded exactly as :meth:`synthesize` does: the tail of each
         piece is held back until the next piece arrives, so concatenating the yielded arrays
-        gives the same waveform as a non-streamed call with the same batches.
+        gives the same waveform as a non-streamed call with the same batches. ``on_words`` gets
+        each chunk's timed words (seconds of the whole stream) before any of its audio is yielded.
         """
         tracker = ProgressTracker(on_progress)
         plan = self._plan(request, tracker)
+        timer = (
+            self.timekeeper.streamed(request.text, plan.text, SAMPLE_RATE, request.cross_fade_seconds)
+            if on_words is not None
+            else None
+        )
         fade = int(request.cross_fade_seconds * SAMPLE_RATE)
         held: np.ndarray | None = None
         ready: dict[int, np.ndarray] = {}
@@ -242,6 +250,8 @@ class Synthesizer:
             tracker.chunk_done(len(ready) + next_index, len(plan.chunks))
             while next_index in ready:  # chunks can finish out of order; audio leaves in text order
                 wave = ready.pop(next_index)
+                if timer is not None and on_words is not None:
+                    on_words(timer.chunk_ready(next_index, wave))
                 next_index += 1
                 if held is None:
                     # Only the tail that the next piece fades into must wait; send the rest now

@@ -9,9 +9,10 @@ Client -> server: text messages, each one JSON object:
 - ``{"type": "ping"}`` -> ``{"type": "pong"}``.
 
 Server -> client: JSON text frames ``ready`` (once), then per request ``start``, for each audio frame
-(at most 1 s; an engine piece longer than that is split) a ``chunk`` frame immediately followed by
-ONE binary frame, then ``done``; or ``error`` (for a bad message or a failed request; the connection
-stays open). A binary frame is a 16-byte header
+(at most 1 s; an engine piece longer than that is split) a ``chunk`` frame (with ``words``: the
+timed words that start in its audio, seconds of the whole request, offsets into ``text``)
+immediately followed by ONE binary frame, then ``done``; or ``error`` (for a bad message or a
+failed request; the connection stays open). A binary frame is a 16-byte header
 ``<4sIII`` = (``b"F5PC"``, request ``seq``, chunk ``index``, sample count) then signed 16-bit
 little-endian mono PCM at 24 kHz.
 
@@ -64,6 +65,16 @@ MAX_PENDING = 8
 """Requests one connection may have queued behind the running one."""
 MAX_FRAME_SAMPLES = SAMPLE_RATE
 """Longer pieces are sent as several binary frames of at most 1 s (48 kB, below common client limits)."""
+
+
+def _words_from(stream: AudioStream, end_sample: int) -> list[dict[str, Any]]:
+    """The stream's timed words that start before ``end_sample`` and were not sent yet."""
+    out: list[dict[str, Any]] = []
+    while stream.words and stream.words[0].start * stream.sample_rate < end_sample:
+        w = stream.words.popleft()
+        out.append({"text": w.text, "start": w.start, "end": w.end, "char_start": w.char_start,
+                    "char_end": w.char_end})  # fmt: skip
+    return out
 
 
 class SpeakMessage(BaseModel):
@@ -335,6 +346,7 @@ class _Connection:
                                     "samples": count,
                                     "bytes": FRAME_HEADER.size + len(pcm),
                                     "offset_samples": samples,
+                                    "words": _words_from(stream, samples + count),
                                 },
                                 separators=(",", ":"),
                             )

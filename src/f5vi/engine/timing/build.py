@@ -70,7 +70,6 @@ class Timekeeper:
         text: str,
         plan: TextPlan,
         waves: list[np.ndarray],
-        audio: np.ndarray,
         sample_rate: int,
         fade_seconds: float,
     ) -> Timestamps:
@@ -78,48 +77,113 @@ class Timekeeper:
         spans = chunk_spans([len(w) for w in waves], sample_rate, fade_seconds)
         parts = partition(spans)
         aligner, note = self.aligner()
-        notes = [note] if note else []
+        owners = word_owners(text, plan)
         words: list[TimedWord] = []
+        failed: list[int] = []
+        for index, wave in enumerate(waves):
+            timed, ok = self.chunk_words(plan, owners, index, wave, spans, parts, sample_rate, aligner)
+            words.extend(timed)
+            if not ok:
+                failed.append(index)
         sentences: list[TimedSentence] = []
-        failed_chunks: list[int] = []
         for segment in plan.segments:
-            spoken = segment.normalized_text.split()
-            owners = map_words(segment.source_text or text, spoken, segment.source_map or None)
-            first_word = len(words)
-            position = 0
-            for index in range(segment.first_chunk, segment.first_chunk + segment.chunk_count):
-                chunk_words = plan.chunks[index].text.split()
-                start, end = parts[index]
-                timed = None
-                if aligner is not None:
-                    try:
-                        found = aligner.align_words(chunk_words, audio[start:end], sample_rate)
-                        timed = [(start + a, start + b) for a, b in found]
-                    except ValueError:
-                        failed_chunks.append(index)
-                if timed is None:
-                    timed = estimate_words(chunk_words, audio, sample_rate, start, end)
-                for k, (word, (a, b)) in enumerate(zip(chunk_words, timed, strict=True)):
-                    owner = owners[position + k]
-                    words.append(
-                        TimedWord(
-                            word, seconds(a, sample_rate), seconds(b, sample_rate),
-                            owner.char_start, owner.char_end, index,
-                        )
-                    )  # fmt: skip
-                position += len(chunk_words)
-            sentences.extend(_sentences(text, segment, words[first_word:], parts, sample_rate))
-        if failed_chunks:
-            notes.append(f"chunks {failed_chunks} estimated: their words did not fit the aligner's frames")
-        method: WordMethod = (
-            "aligned" if aligner is not None and len(failed_chunks) < len(waves) else "estimated"
-        )
+            mine = [
+                w for w in words if segment.first_chunk <= w.chunk < segment.first_chunk + segment.chunk_count
+            ]
+            sentences.extend(_sentences(text, segment, mine, parts, sample_rate))
+        notes = [note] if note else []
+        if failed:
+            notes.append(f"chunks {failed} estimated: their words did not fit the aligner's frames")
+        method: WordMethod = "aligned" if aligner is not None and len(failed) < len(waves) else "estimated"
         voices = [s.voice_id for s in plan.segments for _ in range(s.chunk_count)]
         chunks = tuple(
             TimedChunk(i, a, b, voices[i], c.text)
             for i, ((a, b), c) in enumerate(zip(spans, plan.chunks, strict=True))
         )
         return Timestamps(method, sample_rate, chunks, tuple(sentences), tuple(words), tuple(notes))
+
+    def chunk_words(
+        self,
+        plan: TextPlan,
+        owners: list[SourceToken],
+        index: int,
+        wave: np.ndarray,
+        spans: list[tuple[int, int]],
+        parts: list[tuple[int, int]],
+        sample_rate: int,
+        aligner: CtcAligner | None,
+    ) -> tuple[list[TimedWord], bool]:
+        """The words of chunk ``index`` from its own wave, in seconds of the joined audio.
+
+        Only the chunk's part of the audio (its span less half of each cross-fade) is searched, in
+        the chunk's own wave, so a streamed result gets the same times as a whole one. Returns the
+        words and False when the aligner was wanted but could not place them (estimated instead).
+        """
+        chunk_words = plan.chunks[index].text.split()
+        first = sum(len(c.text.split()) for c in plan.chunks[:index])
+        offset = spans[index][0]
+        start, end = parts[index][0] - offset, parts[index][1] - offset
+        timed: list[tuple[int, int]] | None = None
+        ok = True
+        if aligner is not None:
+            try:
+                timed = [
+                    (start + a, start + b)
+                    for a, b in aligner.align_words(chunk_words, wave[start:end], sample_rate)
+                ]
+            except ValueError:
+                ok = False
+        if timed is None:
+            timed = estimate_words(chunk_words, wave, sample_rate, start, end)
+        out = []
+        for k, (word, (a, b)) in enumerate(zip(chunk_words, timed, strict=True)):
+            owner = owners[first + k]
+            out.append(
+                TimedWord(word, seconds(offset + a, sample_rate), seconds(offset + b, sample_rate),
+                          owner.char_start, owner.char_end, index)
+            )  # fmt: skip
+        return out, ok
+
+    def streamed(self, text: str, plan: TextPlan, sample_rate: int, fade_seconds: float) -> StreamTimer:
+        """Word times chunk by chunk while a stream runs (:class:`StreamTimer`)."""
+        return StreamTimer(self, text, plan, sample_rate, fade_seconds)
+
+
+def word_owners(text: str, plan: TextPlan) -> list[SourceToken]:
+    """The submitted token of every spoken word of ``plan``, in order across its segments."""
+    owners: list[SourceToken] = []
+    for segment in plan.segments:
+        spoken = segment.normalized_text.split()
+        owners.extend(map_words(segment.source_text or text, spoken, segment.source_map or None))
+    return owners
+
+
+@dataclass
+class StreamTimer:
+    """Times a stream's words as its chunks are vocoded, before their audio leaves.
+
+    A chunk's part of the audio depends on its neighbours' lengths; a neighbour not vocoded yet
+    counts with its planned length, which the generated one equals (``TextPlan.planned_samples``).
+    """
+
+    keeper: Timekeeper
+    text: str
+    plan: TextPlan
+    sample_rate: int
+    fade_seconds: float
+
+    def __post_init__(self) -> None:
+        self.owners = word_owners(self.text, self.plan)
+        self.lengths = self.plan.planned_samples()
+        self.aligner, _ = self.keeper.aligner()
+
+    def chunk_ready(self, index: int, wave: np.ndarray) -> list[TimedWord]:
+        self.lengths[index] = len(wave)
+        spans = chunk_spans(self.lengths, self.sample_rate, self.fade_seconds)
+        words, _ = self.keeper.chunk_words(
+            self.plan, self.owners, index, wave, spans, partition(spans), self.sample_rate, self.aligner
+        )
+        return words
 
 
 def _sentences(
