@@ -34,7 +34,7 @@ from f5vi.engine.shared_sampler import SharedSampler
 from f5vi.engine.text.vinorm_runner import VinormRunner
 from f5vi.engine.text.vocab import Vocab
 from f5vi.engine.timing.build import Timekeeper
-from f5vi.engine.timing.types import TimedWord
+from f5vi.engine.timing.types import TimedWord, Timestamps
 from f5vi.engine.types import (
     SAMPLE_RATE,
     CancelToken,
@@ -200,9 +200,15 @@ class Synthesizer:
         waves = self._vocode([mels[i] for i in range(count)], [plan.output_gain(i) for i in range(count)])
         audio = cross_fade_concat(waves, SAMPLE_RATE, request.cross_fade_seconds)
         timed = time.perf_counter()
-        timestamps = self.timekeeper.timestamps(
-            request.text, plan.text, waves, SAMPLE_RATE, request.cross_fade_seconds
-        )
+        warnings = list(plan.text.warnings)
+        try:
+            timestamps: Timestamps | None = self.timekeeper.timestamps(
+                request.text, plan.text, waves, SAMPLE_RATE, request.cross_fade_seconds
+            )
+        except Exception:  # the audio is good: a timing bug must not cost the client the result
+            logger.exception("timestamps failed; the result goes out without them")
+            timestamps = None
+            warnings.append("timestamps could not be computed for this result")
         timings["timestamps_seconds"] = time.perf_counter() - timed
         timings["total_seconds"] = time.perf_counter() - started
         tracker.finish(len(plan.chunks))
@@ -214,7 +220,7 @@ class Synthesizer:
             normalized_text=plan.text.normalized_text,
             reference_text=plan.text.reference_text,
             reference_seconds=plan.text.reference.seconds,
-            warnings=list(plan.text.warnings),
+            warnings=warnings,
             timings=timings,
             segments=plan.segments,
             timestamps=timestamps,
