@@ -17,6 +17,7 @@ import pytest
 from f5vi.engine.synthesizer import Synthesizer
 from f5vi.engine.timing.aligner import CtcAligner
 from f5vi.engine.timing.build import Timekeeper
+from f5vi.engine.timing.types import Timestamps
 from f5vi.engine.types import ReferenceVoice, SynthesisRequest
 from server_helpers import write_voice
 from tiny_ctc import make_tiny_ctc
@@ -88,3 +89,20 @@ def test_without_a_loadable_model_words_are_estimated_and_the_result_says_why(
     assert broken is not None and broken.method == "estimated"
     assert "could not be loaded" in broken.notes[0] and "missing-model" in broken.notes[0]
     assert [w.start for w in broken.words] == [w.start for w in plain.words]
+
+
+class _BrokenTimekeeper(Timekeeper):
+    def timestamps(self, *args: object, **kwargs: object) -> Timestamps:
+        raise RuntimeError("a timing bug")
+
+
+def test_a_timing_failure_keeps_the_audio_and_says_so(demo_synth: Synthesizer, voice: ReferenceVoice) -> None:
+    request = SynthesisRequest(text="Xin chào các bạn.", reference=voice, nfe_step=4, seed=3)
+    good = demo_synth.synthesize(request)
+    demo_synth.timekeeper = _BrokenTimekeeper(None)
+    try:
+        broken = demo_synth.synthesize(request)
+    finally:
+        demo_synth.timekeeper = Timekeeper(None)
+    assert broken.timestamps is None and "timestamps could not be computed" in broken.warnings[-1]
+    np.testing.assert_array_equal(broken.audio, good.audio)

@@ -68,7 +68,12 @@ async def get_subtitles(
             404, "output_not_ready", f"the job is {job.state.value}; subtitles come with its result"
         )
     if job.result.timestamps is None:
-        raise ApiError(404, "no_timestamps", "this job finished before timestamps existed; submit it again")
+        raise ApiError(
+            404,
+            "no_timestamps",
+            "this job's result has no timestamps (it finished before they existed, or timing failed: "
+            "see its warnings); submit it again",
+        )
     body = render(job.request.text, job.result.timestamps, format)
     if isinstance(body, dict):
         return JSONResponse(body)
