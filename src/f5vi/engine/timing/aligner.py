@@ -49,7 +49,8 @@ class CtcAligner:
 
         target = device or torch.device("cpu")
         processor = Wav2Vec2Processor.from_pretrained(source)
-        model = Wav2Vec2ForCTC.from_pretrained(source).to(target).eval()
+        model: Any = Wav2Vec2ForCTC.from_pretrained(source)
+        model.to(target).eval()
         return cls(model=model, processor=processor, device=target)
 
     def spell(self, word: str) -> list[int]:
@@ -83,9 +84,9 @@ class CtcAligner:
         per_frame = len(audio) / max(log_probs.shape[0], 1)
         found: dict[int, list[int]] = {}
         for span in align(log_probs, targets, self.blank):
-            word = owner[span.index]
-            if word >= 0:
-                found.setdefault(word, [span.start, span.end])[1] = span.end
+            number = owner[span.index]
+            if number >= 0:
+                found.setdefault(number, [span.start, span.end])[1] = span.end
         spans: list[tuple[int, int]] = []
         for i in range(len(words)):
             if i in found:
