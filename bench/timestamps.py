@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.checkpoints import ensure_checkpoint
+from bench.checkpoints import OUT_DIR, ensure_checkpoint
 from bench.texts import TEXTS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--nfe", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--ckpt-root", type=Path, default=REPO_ROOT / "bench" / "checkpoints")
+    parser.add_argument("--ckpt-root", type=Path, default=OUT_DIR, help="where random checkpoints are made")
     args = parser.parse_args(argv)
 
     import torch
