@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     normalizer: Literal["vinorm", "hamster", "none"] = "vinorm"
     max_text_chars: int = 20_000
     asr_model: str = "vinai/PhoWhisper-small"
+    aligner_model: str | None = Field(
+        None,
+        description="A Vietnamese wav2vec2 CTC model (hub id or local folder, transformers layout) for word "
+        "timestamps by forced alignment (method 'aligned'); unset: words are estimated from the planned "
+        "durations and the silences in the audio (method 'estimated').",
+    )
 
     # --- storage -----------------------------------------------------------------------------------
     voices_dir: Path = Field(

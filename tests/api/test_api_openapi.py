@@ -53,7 +53,9 @@ def test_every_operation_has_an_id_and_typed_responses() -> None:
             if path != "/health":
                 assert {"401", "500"} <= codes, (path, method)
                 # Capability URLs also take the job's token instead of the key (an alternative).
-                capability = path.startswith(("/output/", "/confirm-download/"))
+                capability = path.startswith(("/output/", "/confirm-download/")) or path.endswith(
+                    "/subtitles"
+                )
                 expected = [{"bearerAuth": []}, {"downloadToken": []}] if capability else [{"bearerAuth": []}]
                 assert op.get("security") == expected, (path, method)
     error_schema = schema["components"]["schemas"]["ErrorResponse"]
@@ -92,6 +94,7 @@ def test_docs_page_and_schema_list_every_route(tmp_path: Path) -> None:
         ("/tts", "post"),
         ("/tts/progress/{job_id}", "get"),
         ("/tts/kill/{job_id}", "post"),
+        ("/tts/{job_id}/subtitles", "get"),
         ("/normalize", "post"),
         ("/lexicon", "get"),
         ("/output/{filename}", "get"),

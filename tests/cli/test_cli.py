@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+import srt
 
 from server_helpers import demo_model
 
@@ -63,10 +64,16 @@ def test_synth_and_normalize_with_two_voices(
     text = "Xin chào các bạn, hôm nay trời đẹp quá. [vi_south_male] Tạm biệt, hẹn gặp lại nhé."
     out = tmp_path / "duo.wav"
     args = ["synth", "--text", text, "--voice", "vi_north_male", "--out", str(out), "--nfe-step", "4"]
-    done = _run([*args, "--seed", "3"], repo_root, env)
+    subtitles = ["--srt", str(tmp_path / "duo.srt"), "--vtt", str(tmp_path / "duo.vtt")]
+    done = _run([*args, "--seed", "3", *subtitles], repo_root, env)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert [s["voice_id"] for s in report["segments"]] == ["vi_north_male", "vi_south_male"]
+    assert report["timestamps_method"] == "estimated"
+    cues = list(srt.parse((tmp_path / "duo.srt").read_text(encoding="utf-8")))
+    assert " ".join(c.content.replace("\n", " ") for c in cues) == text.replace(" [vi_south_male]", "")
+    assert cues[-1].end.total_seconds() <= report["duration_seconds"] + 1.0
+    assert (tmp_path / "duo.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
     assert sum(s["chunk_count"] for s in report["segments"]) == report["chunks"]
     assert abs(sf.info(out).duration - report["duration_seconds"]) < 0.01
 

@@ -1,8 +1,9 @@
 """The playground page at /ui: served offline from the package, public, outside the API schema; and in
 a real headless Chromium (Debian's, driven by Playwright) it lists and uploads voices, previews the
 normalisation, streams audio through Web Audio as it arrives, runs a job with SSE progress and ends
-with a decodable <audio> source. ``F5VI_WRITE_SCREENSHOT=1`` also saves the final page to
-docs/playground.png."""
+with a decodable <audio> source, whose text then lights up word by word as it plays (read-along,
+with the job's WebVTT as a <track>). ``F5VI_WRITE_SCREENSHOT=1`` also saves the final page to
+docs/playground.png and the read-along to docs/readalong.png."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import srt
 from fastapi.testclient import TestClient
 
 from f5vi.api.app import create_app
 from f5vi.config import Settings
-from server_helpers import LiveServer, assert_error_shape, demo_model, server_env, wav_bytes
+from server_helpers import LiveServer, assert_error_shape, demo_model, poll_until, server_env, wav_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = "playground-key"
@@ -102,6 +104,10 @@ def _stage_settled(prefix: str) -> str:
 AUDIO_READY = (
     "(() => { const a = document.getElementById('audio'); return a.readyState >= 1 && a.duration > 0; })()"
 )
+TRACK_LOADED = (
+    "(() => { const t = document.getElementById('audio').textTracks[0];"
+    " return t && t.cues && t.cues.length > 0; })()"
+)
 DECODE_AUDIO = """async () => {
   const audio = document.getElementById('audio');
   const bytes = await (await fetch(audio.src)).arrayBuffer();
@@ -178,6 +184,27 @@ def test_playground_in_chromium(live: LiveServer, tmp_path: Path) -> None:
             assert abs(job_audio["element"] - job_audio["duration"]) < 0.05
             assert page.get_attribute("#download", "href") == job_audio["src"]
 
+            # read-along: the submitted text, each token timed; SRT/VTT links; the VTT as a <track>
+            page.wait_for_selector("#readalong span")
+            assert page.text_content("#readalong") == TEXT
+            tokens = page.eval_on_selector_all("#readalong span", "spans => spans.map(s => s.textContent)")
+            assert tokens == TEXT.split()
+            assert page.get_attribute("#readalong", "data-method") == "estimated"
+            for fmt in ("srt", "vtt"):
+                link = page.get_attribute(f"#download-{fmt}", "href")
+                assert link and f"format={fmt}" in link and "token=" in link
+                assert live.client.get(link).status_code == 200  # works without the key
+            page.wait_for_function(TRACK_LOADED)
+            page.evaluate("document.getElementById('audio').play()")
+            page.wait_for_function(
+                "document.querySelector('#readalong span.now') !== null"
+                " && document.getElementById('audio').currentTime > 2.5"
+            )
+            page.evaluate("document.getElementById('audio').pause()")
+            said = page.eval_on_selector_all("#readalong span.said", "spans => spans.length")
+            assert 0 < said < len(tokens)
+            assert page.text_content("#caption")  # the track's cue at this time, shown under the text
+
             # the text front end in the preview: SSML parts and pauses, the lexicon entries that fired
             ssml = '<speak>GPT xin chào.<break time="400ms"/><prosody rate="slow">Bye GPT.</prosody></speak>'
             page.fill("#text", ssml)
@@ -191,7 +218,9 @@ def test_playground_in_chromium(live: LiveServer, tmp_path: Path) -> None:
             parts = page.text_content("#norm-parts")
             assert "400 ms silence before" in parts and "speed 0.72" in parts, parts
 
-            page.click("summary")  # fold the upload form away for the picture
+            page.click("summary")  # fold the upload form away for the pictures
+            readalong = tmp_path / "readalong.png"
+            page.locator("#result").screenshot(path=str(readalong))
             shot = tmp_path / "playground.png"
             page.screenshot(path=str(shot), full_page=True)
         finally:
@@ -200,6 +229,7 @@ def test_playground_in_chromium(live: LiveServer, tmp_path: Path) -> None:
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("F5VI_WRITE_SCREENSHOT") == "1":
         shutil.copyfile(shot, REPO_ROOT / "docs" / "playground.png")
+        shutil.copyfile(readalong, REPO_ROOT / "docs" / "readalong.png")
 
 
 def _normalize(live: LiveServer, text: str) -> dict[str, Any]:
@@ -210,3 +240,73 @@ def _normalize(live: LiveServer, text: str) -> dict[str, Any]:
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+TRACK_PAGE = """async ([vttUrl, audioUrl]) => {
+  const audio = document.createElement('audio');
+  audio.src = audioUrl;
+  const track = document.createElement('track');
+  Object.assign(track, {kind: 'subtitles', srclang: 'vi', src: vttUrl, default: true});
+  audio.append(track);
+  document.body.append(audio);
+  track.track.mode = 'hidden';
+  await new Promise((resolve, reject) => {
+    track.addEventListener('load', resolve);
+    track.addEventListener('error', () => reject(new Error('the track did not load')));
+  });
+  const cues = Array.from(track.track.cues).map(c => ({start: c.startTime, end: c.endTime, text: c.text}));
+  const fired = [];
+  track.track.addEventListener('cuechange', () => {
+    for (const cue of track.track.activeCues) fired.push({text: cue.text, at: audio.currentTime});
+  });
+  const firedFor = async (cue) => {
+    while (!fired.some(f => f.text === cue.text)) await new Promise(r => setTimeout(r, 20));
+  };
+  await audio.play();  // from the start: the first cue fires
+  await firedFor(cues[0]);
+  audio.pause();
+  audio.currentTime = Math.max(cues[1].start - 0.4, 0);  // just before the second cue
+  await new Promise(resolve => audio.addEventListener('seeked', resolve, {once: true}));
+  await audio.play();
+  await firedFor(cues[1]);
+  audio.pause();
+  return {cues, fired};
+}"""
+
+
+def test_subtitles_load_as_a_track_and_the_cue_fires_at_its_time(live: LiveServer, tmp_path: Path) -> None:
+    """The job's WebVTT in a browser <track>: the cues load as the SRT says; the first cue fires when
+    the audio plays from the start, the second when playback reaches its start."""
+    from playwright.sync_api import sync_playwright
+
+    auth = {"Authorization": f"Bearer {KEY}"}
+    text = "Xin chào các bạn, hôm nay trời đẹp quá. Chúng ta cùng nhau đi dạo công viên nhé."
+    accepted = live.client.post(
+        "/tts", json={"text": text, "ref_name": "vi_north_male", "seed": 1}, headers=auth
+    )
+    job_id = accepted.json()["job_id"]
+    job, _ = poll_until(
+        lambda: live.client.get(f"/tts/progress/{job_id}", headers=auth).json(),
+        lambda j: j["state"] in ("succeeded", "failed"),
+        timeout=240,
+        interval=0.2,
+    )
+    assert job["state"] == "succeeded", job
+    result = job["result"]
+    expected = list(srt.parse(live.client.get(result["subtitle_urls"]["srt"]).text))
+    assert len(expected) >= 2
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{live.base_url}/ui/")  # same origin as the API: the track needs no CORS
+            seen = page.evaluate(TRACK_PAGE, [result["subtitle_urls"]["vtt"], result["wav_url"]])
+        finally:
+            browser.close()
+    assert [c["text"] for c in seen["cues"]] == [c.content for c in expected]
+    assert [c["start"] for c in seen["cues"]] == pytest.approx([c.start.total_seconds() for c in expected])
+    for cue in seen["cues"][:2]:  # each became active when the audio reached its start
+        fired = next(f for f in seen["fired"] if f["text"] == cue["text"])
+        assert cue["start"] - 0.05 <= fired["at"] <= cue["start"] + 0.5, (fired, cue)

@@ -140,6 +140,17 @@ def test_s3_delivery_uploads_once_and_returns_a_working_presigned_url(
     assert response.status_code == 200
     assert response.content == local == base64.b64decode(output["audio_base64"])
     assert fake_s3.objects[key][1] == "audio/wav"
+    # timestamps and subtitles come with the output (the SRT/VTT text inline: the worker may be gone)
+    assert output["timestamps"]["method"] == "estimated"
+    assert output["timestamps"]["sentences"][0]["text"] == "xin chào các bạn."
+    assert output["subtitle_urls"]["srt"].endswith(
+        f"/tts/{output['job_id']}/subtitles?format=srt&token=" + output["confirmation_url"].split("token=")[1]
+    )
+    assert (
+        output["subtitles"]["srt"].startswith("1\n00:00:00,000 --> ")
+        and "xin chào các bạn." in output["subtitles"]["srt"]
+    )
+    assert output["subtitles"]["vtt"].startswith("WEBVTT")
     assert output["expires_at"] > time.time() + 6 * 24 * 3600  # the presigned URL's week
     assert fake_s3.uploads_started() == 1
 

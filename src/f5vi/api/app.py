@@ -40,6 +40,7 @@ from f5vi.api.routers import (
     output,
     status,
     stream_ws,
+    subtitles,
     tts,
     voices,
 )
@@ -76,6 +77,7 @@ ROUTER_MODULES = (
     status,
     voices,
     tts,
+    subtitles,
     normalize,
     output,
     downloads,

@@ -8,6 +8,7 @@ unauthenticated client cannot make the server parse (or buffer) anything. Routes
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable
 
 from fastapi.security import APIKeyQuery, HTTPBearer
@@ -43,6 +44,9 @@ TOKEN_PATH_PREFIXES: tuple[str, ...] = ("/output/", "/confirm-download/")
 """Capability URLs: with a ``token`` query parameter these pass without the key, and the route itself
 checks the token against the job's secret (so a webhook receiver holding only the URLs can download
 and confirm). Without a token they need the key like everything else."""
+
+SUBTITLES_PATH_RE = re.compile(r"/tts/[^/]+/subtitles")
+"""A job's subtitles are a capability URL too (``subtitle_urls`` carry the job's token)."""
 
 TOKEN_AUTH_STATE = "f5vi_token_auth"
 """Set in ``request.state`` when a request was let through on its URL token instead of the key."""
@@ -92,7 +96,7 @@ class ApiKeyMiddleware:
 
 def _carries_token(scope: Scope) -> bool:
     path = scope.get("path", "")
-    if not path.startswith(TOKEN_PATH_PREFIXES):
+    if not path.startswith(TOKEN_PATH_PREFIXES) and not SUBTITLES_PATH_RE.fullmatch(path):
         return False
     query = scope.get("query_string", b"").decode("latin-1")
     return any(part.startswith("token=") and len(part) > len("token=") for part in query.split("&"))

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from f5vi.api.timing_schemas import SubtitleUrls, TimestampsInfo
+
 # The normalisation report is the CLI's too, so it lives in jobs/; POST /normalize answers with it.
 from f5vi.jobs.normalize_report import NormalizedChunk as NormalizedChunk
 from f5vi.jobs.normalize_report import NormalizedSegment as NormalizedSegment
@@ -160,6 +162,12 @@ class JobResultInfo(BaseModel):
     warnings: list[str]
     output_available: bool = Field(description="False once retention removed the file.")
     expires_at: float | None = Field(description="When retention removes the file (epoch seconds).")
+    timestamps: TimestampsInfo | None = Field(
+        None, description="Chunk, sentence and word times (null for jobs finished before timestamps)."
+    )
+    subtitle_urls: SubtitleUrls | None = Field(
+        None, description="SRT / WebVTT / JSON subtitles; they carry the job's token like `download_url`."
+    )
 
 
 class JobView(BaseModel):

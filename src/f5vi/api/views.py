@@ -7,7 +7,7 @@ from dataclasses import asdict
 from f5vi.api.schemas import JobErrorInfo, JobResultInfo, JobView
 from f5vi.config import Settings
 from f5vi.errors import scrub
-from f5vi.jobs.links import confirmation_url, expires_at, output_url, progress_url
+from f5vi.jobs.links import confirmation_url, expires_at, output_url, progress_url, subtitles_url
 from f5vi.jobs.manager import JobManager
 from f5vi.jobs.models import Job
 from f5vi.jobs.states import JobState
@@ -43,6 +43,11 @@ def _result_info(job: Job, settings: Settings, base_url: str) -> JobResultInfo:
             "warnings": [scrub(w) for w in result.warnings],
             "output_available": job.output_deleted_at is None,
             "expires_at": expires_at(job, settings),
+            "subtitle_urls": (
+                {fmt: subtitles_url(base_url, job, fmt) for fmt in ("srt", "vtt", "json")}
+                if result.timestamps is not None
+                else None
+            ),
         }
     )
 

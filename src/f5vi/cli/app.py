@@ -26,6 +26,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
     from f5vi.cli.synth import synthesize_to_file
     from f5vi.jobs.requests import TTSInput
+    from f5vi.jobs.subtitles import SubtitleFormat
 
     if args.model:
         settings.model = args.model
@@ -43,7 +44,12 @@ def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
         text_type=args.text_type,
         lexicon=_lexicon_arg(args.lexicon),
     )
-    report = synthesize_to_file(settings, params, Path(args.out))
+    subtitles: dict[SubtitleFormat, Path] = {}
+    if args.srt:
+        subtitles["srt"] = Path(args.srt)
+    if args.vtt:
+        subtitles["vtt"] = Path(args.vtt)
+    report = synthesize_to_file(settings, params, Path(args.out), subtitles)
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 
@@ -172,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--format", default=None, help="wav (default from the file name), flac, mp3, ogg, pcm")
     _add_demo_fallback(synth, "use")
     _add_text_options(synth)
+    synth.add_argument("--srt", metavar="FILE", help="also write SubRip subtitles of the text to FILE")
+    synth.add_argument("--vtt", metavar="FILE", help="also write WebVTT subtitles of the text to FILE")
     synth.set_defaults(func=_cmd_synth)
 
     norm = sub.add_parser(

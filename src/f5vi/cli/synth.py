@@ -13,6 +13,7 @@ from f5vi.engine.audio import encode_audio
 from f5vi.engine.loading import DEMO_OUTPUT_WARNING, load_synthesizer
 from f5vi.engine.types import SynthesisRequest
 from f5vi.jobs.requests import RequestBuilder, TTSInput, load_lexicons, with_transcripts
+from f5vi.jobs.subtitles import SubtitleFormat, render
 from f5vi.voices.library import Voice, VoiceLibrary
 
 
@@ -36,12 +37,15 @@ def engine_request(settings: Settings, params: TTSInput) -> SynthesisRequest:
     return with_transcripts(prepared.synthesis, library)
 
 
-def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[str, Any]:
+def synthesize_to_file(
+    settings: Settings, params: TTSInput, out: Path, subtitles: dict[SubtitleFormat, Path] | None = None
+) -> dict[str, Any]:
     """Load the engine, synthesise ``params`` and write ``out``; returns a report.
 
     ``params.ref_name`` is a voice id of the library or a path to an audio file; ``params.format``
     empty means: from the file name's extension. With ``settings.demo_fallback`` a model that cannot
-    be loaded is replaced by the demo model (noise), loudly, as ``serve`` does.
+    be loaded is replaced by the demo model (noise), loudly, as ``serve`` does. ``subtitles`` maps
+    ``srt``/``vtt`` to files to write (the cues show ``params.text`` as given; :mod:`f5vi.jobs.subtitles`).
     """
     started = time.perf_counter()
     fmt = params.format or (out.suffix.lstrip(".").lower() or "wav")
@@ -52,6 +56,13 @@ def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[
     result = synthesizer.synthesize(request)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(encode_audio(result.audio, result.sample_rate, fmt))
+    stamps = result.timestamps.to_dict() if result.timestamps is not None else None
+    written = {}
+    for kind, path in (subtitles or {}).items():
+        assert stamps is not None, "every synthesis result has timestamps"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(render(params.text, stamps, kind)), encoding="utf-8")
+        written[kind] = str(path)
     return {
         "out": str(out),
         "format": fmt,
@@ -67,4 +78,6 @@ def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[
         "load_seconds": round(loaded - started, 3),
         "synthesis_seconds": round(result.timings.get("total_seconds", 0.0), 3),
         "rtf": round(result.timings.get("total_seconds", 0.0) / max(result.duration_seconds, 1e-9), 4),
+        "timestamps_method": stamps["method"] if stamps else None,
+        "subtitles": written,
     }

@@ -68,6 +68,8 @@ class SegmentPlan:
     pieces: tuple[SourcePiece, ...] = ()
     """What the normaliser was given, piece by piece, with spans in the submitted text."""
     lexicon_hits: tuple[LexiconHit, ...] = ()
+    written: tuple[SourcePiece, ...] = ()
+    """The segment as written (before the lexicons): what subtitles show, with its spans."""
 
     @property
     def char_start(self) -> int:
@@ -128,13 +130,17 @@ class TextPlan:
         The model generates exactly the planned frames unless a chunk has more text tokens than
         frames (the sampler then lengthens it), so this is the output length up to a frame per chunk.
         """
-        samples = [self.generated_frames(c) * HOP_LENGTH for c in self.chunks]
+        samples = self.planned_samples()
         overlaps = cross_fade_overlaps(samples, SAMPLE_RATE, cross_fade_seconds)
         # no cross-fade across a pause: the pause separates the audio on both sides
         overlaps = [0 if self.pause_before(self.chunks[i + 1]) else o for i, o in enumerate(overlaps)]
         pauses = sum(round(self.pause_before(c) * SAMPLE_RATE) for c in self.chunks)
         pauses += round(self.trailing_pause_seconds * SAMPLE_RATE)
         return (sum(samples) - sum(overlaps) + pauses) / SAMPLE_RATE
+
+    def planned_samples(self) -> list[int]:
+        """Samples each chunk's generated audio will have (its planned frames x the hop)."""
+        return [self.generated_frames(c) * HOP_LENGTH for c in self.chunks]
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,7 @@ class _Draft:
                 pause_before_seconds=(source.pause_before_ms / 1000) if source else 0.0,
                 pieces=pieces,
                 lexicon_hits=hits,
+                written=source.pieces if source else pieces,
             )
         )
         self.used.append(gen.normalizer_used)

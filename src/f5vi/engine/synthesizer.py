@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,8 @@ from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
 from f5vi.engine.shared_sampler import SharedSampler
 from f5vi.engine.text.vinorm_runner import VinormRunner
 from f5vi.engine.text.vocab import Vocab
+from f5vi.engine.timing.build import Timekeeper
+from f5vi.engine.timing.types import TimedWord, Timestamps
 from f5vi.engine.types import (
     SAMPLE_RATE,
     CancelToken,
@@ -117,6 +119,7 @@ class Synthesizer:
         )
         self.vinorm = VinormRunner()
         self.planner = TextPlanner(vocab, settings, self.references, self.vinorm)
+        self.timekeeper = Timekeeper(settings.aligner_model)
         self.sampler = SharedSampler(model.cfm, settings.max_batch_frames or default_max_batch_frames(device))
         self._vocoder_lock = threading.Lock()  # one vocoder call at a time: bounded memory and threads
         self.info = EngineInfo(
@@ -203,6 +206,17 @@ class Synthesizer:
         audio = join_with_pauses(
             waves, pauses, SAMPLE_RATE, request.cross_fade_seconds, plan.text.trailing_pause_seconds
         )
+        timed = time.perf_counter()
+        warnings = list(plan.text.warnings)
+        try:
+            timestamps: Timestamps | None = self.timekeeper.timestamps(
+                plan.text, waves, SAMPLE_RATE, request.cross_fade_seconds
+            )
+        except Exception:  # the audio is good: a timing bug must not cost the client the result
+            logger.exception("timestamps failed; the result goes out without them")
+            timestamps = None
+            warnings.append("timestamps could not be computed for this result")
+        timings["timestamps_seconds"] = time.perf_counter() - timed
         timings["total_seconds"] = time.perf_counter() - started
         tracker.finish(len(plan.chunks))
         return SynthesisResult(
@@ -213,9 +227,10 @@ class Synthesizer:
             normalized_text=plan.text.normalized_text,
             reference_text=plan.text.reference_text,
             reference_seconds=plan.text.reference.seconds,
-            warnings=list(plan.text.warnings),
+            warnings=warnings,
             timings=timings,
             segments=plan.segments,
+            timestamps=timestamps,
         )
 
     def stream(
@@ -223,15 +238,22 @@ class Synthesizer:
         request: SynthesisRequest,
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        on_words: Callable[[list[TimedWord]], None] | None = None,
     ) -> Iterator[np.ndarray]:
         """Yield the audio in text order as soon as each part is ready (first chunk on its own).
 
         Consecutive pieces are cross-faded exactly as :meth:`synthesize` does: the tail of each
         piece is held back until the next piece arrives, so concatenating the yielded arrays
-        gives the same waveform as a non-streamed call with the same batches.
+        gives the same waveform as a non-streamed call with the same batches. ``on_words`` gets
+        each chunk's timed words (seconds of the whole stream) before any of its audio is yielded.
         """
         tracker = ProgressTracker(on_progress)
         plan = self._plan(request, tracker)
+        timer = (
+            self.timekeeper.streamed(plan.text, SAMPLE_RATE, request.cross_fade_seconds)
+            if on_words is not None
+            else None
+        )
         fade = int(request.cross_fade_seconds * SAMPLE_RATE)
         held: np.ndarray | None = None
         ready: dict[int, np.ndarray] = {}
@@ -242,6 +264,8 @@ class Synthesizer:
             while next_index in ready:  # chunks can finish out of order; audio leaves in text order
                 wave = ready.pop(next_index)
                 pause = round(plan.text.pause_before(plan.chunks[next_index]) * SAMPLE_RATE)
+                if timer is not None and on_words is not None:
+                    on_words(timer.chunk_ready(next_index, wave))
                 next_index += 1
                 if pause > 0:  # a <break>: what is held leaves unfaded, then the silence
                     if held is not None and len(held):

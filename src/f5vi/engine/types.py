@@ -12,6 +12,7 @@ import numpy as np
 from f5vi.engine.errors import SynthesisCancelled
 from f5vi.engine.text.lexicon import Lexicon
 from f5vi.engine.text.script import TextType
+from f5vi.engine.timing.types import Timestamps
 
 SAMPLE_RATE = 24_000
 HOP_LENGTH = 256
@@ -105,6 +106,8 @@ class SynthesisResult:
     timings: dict[str, float] = field(default_factory=dict)
     segments: list[SegmentSummary] = field(default_factory=list)
     """The voice segments in text order; their chunk counts add up to ``len(chunks)``."""
+    timestamps: Timestamps | None = None
+    """Chunk, sentence and word times in the audio (:mod:`f5vi.engine.timing`)."""
 
     @property
     def chunk_voices(self) -> list[str | None]:

@@ -17,6 +17,11 @@ def output_url(base_url: str, job: Job, filename: str) -> str:
     return f"{base_url}/output/{quote(filename)}?token={quote(job.confirm_token)}"
 
 
+def subtitles_url(base_url: str, job: Job, fmt: str) -> str:
+    """The job's subtitles, let in on the job's download token like its audio."""
+    return f"{base_url}/tts/{quote(job.id)}/subtitles?format={fmt}&token={quote(job.confirm_token)}"
+
+
 def progress_url(base_url: str, job_id: str) -> str:
     return f"{base_url}/tts/progress/{quote(job_id)}"
 

@@ -111,6 +111,8 @@ class JobResult:
     remote_url_expires_at: float | None = None
     segments: list[JobSegment] = field(default_factory=list)
     """The voices that said the text, in order (empty in results stored before voice tags existed)."""
+    timestamps: dict[str, Any] | None = None
+    """Chunk, sentence and word times (``Timestamps.to_dict``); None in results stored before them."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)

@@ -200,6 +200,7 @@ class JobRunner:
                 JobSegment(voice_id=s.voice_id or job.request.voice_id, chunk_count=s.chunk_count)
                 for s in result.segments
             ],
+            timestamps=result.timestamps.to_dict() if result.timestamps is not None else None,
         )
         await self.tracker.finish(  # not deferred: if the store refuses it, the output goes and the job fails
             job.id,

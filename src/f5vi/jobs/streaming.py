@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,6 +25,7 @@ import anyio.to_thread
 import numpy as np
 
 from f5vi.engine.errors import SynthesisCancelled
+from f5vi.engine.timing.types import TimedWord, Timestamps
 from f5vi.engine.types import SAMPLE_RATE, CancelToken, SynthesisRequest
 from f5vi.errors import F5viError, as_f5vi_error
 from f5vi.jobs.channel import PieceChannel
@@ -79,6 +81,11 @@ class AudioStream:
     sample_rate: int = SAMPLE_RATE
     token: CancelToken = field(default_factory=CancelToken)
     stats: StreamStats = field(default_factory=StreamStats)
+    timestamps: Timestamps | None = None
+    """A ``whole`` stream's timestamps, set before its one piece is handed over."""
+    words: deque[TimedWord] = field(default_factory=deque)
+    """Timed words of a streamed synthesis, each added before any audio of its chunk is handed over
+    (a reader takes them off the front as its audio reaches their start)."""
 
     @property
     def closed(self) -> bool:
@@ -226,9 +233,10 @@ class StreamService:
             stream.token.raise_if_cancelled()
             if stream.whole:
                 result = synth.synthesize(request, on_progress, stream.token)
+                stream.timestamps = result.timestamps
                 stream.put_from_thread(result.audio)
                 return
-            for piece in synth.stream(request, on_progress, stream.token):
+            for piece in synth.stream(request, on_progress, stream.token, on_words=stream.words.extend):
                 stream.put_from_thread(piece)
 
         error: F5viError | None = None

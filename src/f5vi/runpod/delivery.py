@@ -21,9 +21,10 @@ from typing import Any
 from f5vi.config import Settings
 from f5vi.engine.loading import DEMO_OUTPUT_WARNING
 from f5vi.errors import scrub
-from f5vi.jobs.links import confirmation_url, expires_at, output_url
+from f5vi.jobs.links import confirmation_url, expires_at, output_url, subtitles_url
 from f5vi.jobs.manager import JobManager
 from f5vi.jobs.models import Job
+from f5vi.jobs.subtitles import render
 from f5vi.runpod import webhook
 from f5vi.runpod.protocol import JobFailedError
 from f5vi.storage import OutputStorage
@@ -115,6 +116,13 @@ class Delivery:
             "confirmed": job.confirmed_at is not None,
             "warnings": [scrub(w) for w in result.warnings],
         }
+        if result.timestamps is not None:
+            # the worker's own URLs may not outlive a serverless worker: the SRT/VTT text comes along too
+            output["timestamps"] = result.timestamps
+            output["subtitle_urls"] = {
+                f: subtitles_url(self.base_url, job, f) for f in ("srt", "vtt", "json")
+            }
+            output["subtitles"] = {f: render(job.request.text, result.timestamps, f) for f in ("srt", "vtt")}
         if self.demo:
             output.update(demo=True, warnings=[DEMO_OUTPUT_WARNING, *output["warnings"]])
         if 0 < result.size_bytes <= self.settings.audio_base64_max_bytes and job.output_deleted_at is None:

@@ -92,6 +92,11 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(None, description="Accepted and ignored (no style control).")
     nfe_step: NfeStep | None = Field(None, description="ODE steps (quality/speed); default 32.")
     seed: Seed | None = Field(None, description="Random seed.")
+    timestamps: bool = Field(
+        False,
+        description="Answer JSON (Kokoro's captioned-speech shape): base64 `audio` + word `timestamps` "
+        "with offsets into `input`. Not with `stream`; streamed word times: WS /tts/stream.",
+    )
     text_type: TextTypeField = Field("auto", description="`ssml`, `text`, or `auto` (`<speak>` = SSML).")
     lexicon: list[LexiconItem] | None = Field(None, max_length=MAX_REQUEST_ENTRIES, description=LEXICON_HELP)
 

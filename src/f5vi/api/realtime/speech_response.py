@@ -19,8 +19,10 @@ from typing import TypeVar
 import anyio.to_thread
 import numpy as np
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from f5vi.api.captioned import captioned
+from f5vi.api.errors import ApiError
 from f5vi.api.openai_names import resolve_voice_name
 from f5vi.api.realtime.frames import FirstChunkClock, encoded_frames
 from f5vi.api.realtime.speech_request import SpeechRequest
@@ -53,8 +55,11 @@ async def speech_response(
     voice = await anyio.to_thread.run_sync(
         resolve_voice_name, body.voice_name, voices, settings.default_voice
     )
+    if body.timestamps and (body.stream or body.stream_format == "sse"):
+        raise ApiError(422, "invalid_parameter", "timestamps come with a whole answer: drop stream / "
+                       "stream_format, or use WS /tts/stream for word times per chunk")  # fmt: skip
     streaming = streams_by_default(fmt) if body.stream is None else body.stream
-    streaming = streaming or body.stream_format == "sse"
+    streaming = not body.timestamps and (streaming or body.stream_format == "sse")
     params = TTSInput(
         text=body.input,
         ref_name=voice,
@@ -76,7 +81,7 @@ async def speech_response(
     )
     headers = {"X-F5VI-Stream-Id": stream.id, "X-F5VI-Voice": voice, "Cache-Control": "no-store"}
     if not streaming:
-        return await _one_shot(request, stream, fmt, headers)
+        return await _one_shot(request, stream, fmt, headers, body.input if body.timestamps else None)
 
     encoder = open_stream_encoder(fmt, stream.sample_rate)
     try:
@@ -113,7 +118,9 @@ def _attachment(fmt: str) -> dict[str, str]:
     return {"Content-Disposition": f'inline; filename="speech.{FORMATS[fmt].extension}"'}
 
 
-async def _one_shot(request: Request, stream: AudioStream, fmt: str, headers: dict[str, str]) -> Response:
+async def _one_shot(
+    request: Request, stream: AudioStream, fmt: str, headers: dict[str, str], captions_of: str | None
+) -> Response:
     try:
         pieces: list[np.ndarray] = []
 
@@ -129,6 +136,9 @@ async def _one_shot(request: Request, stream: AudioStream, fmt: str, headers: di
         return Response(status_code=204)  # the client left; nobody reads this
     audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
     data = await anyio.to_thread.run_sync(encode_audio, audio, stream.sample_rate, fmt)
+    if captions_of is not None and stream.timestamps is not None:
+        answer = captioned(captions_of, data, fmt, stream.sample_rate, stream.timestamps.to_dict())
+        return JSONResponse(answer.model_dump(), headers=headers)
     return Response(
         data,
         media_type=FORMATS[fmt].content_type(stream.sample_rate),

@@ -261,6 +261,7 @@ class WsSession:
                                 "samples": count,
                                 "bytes": FRAME_HEADER.size + len(pcm),
                                 "offset_samples": samples,
+                                "words": _words_from(stream, samples + count),
                             },
                             separators=(",", ":"),
                         )
@@ -296,6 +297,16 @@ class WsSession:
         finally:
             self.current = None
             await stream.aclose()
+
+
+def _words_from(stream: AudioStream, end_sample: int) -> list[dict[str, Any]]:
+    """The stream's timed words that start before ``end_sample`` and were not sent yet."""
+    out: list[dict[str, Any]] = []
+    while stream.words and stream.words[0].start * stream.sample_rate < end_sample:
+        w = stream.words.popleft()
+        out.append({"text": w.text, "start": w.start, "end": w.end, "char_start": w.char_start,
+                    "char_end": w.char_end})  # fmt: skip
+    return out
 
 
 def _rounded(seconds: float | None) -> float | None:

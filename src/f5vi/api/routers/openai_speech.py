@@ -37,6 +37,7 @@ from fastapi.responses import Response
 
 from f5vi.api.audio_media import GENERIC_NOTE, audio_content
 from f5vi.api.auth import bearer_scheme
+from f5vi.api.captioned import CaptionedSpeech
 from f5vi.api.deps import MetricsDep, SettingsDep, StreamsDep, VoicesDep
 from f5vi.api.realtime.speech_request import SPEECH_SSE, SpeechRequest
 from f5vi.api.realtime.speech_response import speech_response
@@ -57,7 +58,8 @@ router = APIRouter(tags=["openai"], dependencies=[Depends(bearer_scheme)])
     response_class=Response,
     responses={
         200: {
-            "description": "The audio (or an SSE stream with `stream_format: sse`)." + GENERIC_NOTE,
+            "description": "The audio (or an SSE stream with `stream_format: sse`; JSON with "
+            "`timestamps: true`)." + GENERIC_NOTE,
             "content": audio_content(
                 "audio/mpeg",
                 "audio/ogg",
@@ -66,6 +68,7 @@ router = APIRouter(tags=["openai"], dependencies=[Depends(bearer_scheme)])
                 "audio/pcm",
                 extra=SPEECH_SSE,
             ),
+            "model": CaptionedSpeech,
         },
         **error_responses(400, 404, 413, 422, 429, 503),
     },

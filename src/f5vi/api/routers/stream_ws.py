@@ -9,9 +9,10 @@ Client -> server: text messages, each one JSON object:
 - ``{"type": "ping"}`` -> ``{"type": "pong"}``.
 
 Server -> client: JSON text frames ``ready`` (once), then per request ``start``, for each audio frame
-(at most 1 s; an engine piece longer than that is split) a ``chunk`` frame immediately followed by
-ONE binary frame, then ``done``; or ``error`` (for a bad message or a failed request; the connection
-stays open). A binary frame is a 16-byte header
+(at most 1 s; an engine piece longer than that is split) a ``chunk`` frame (with ``words``: the
+timed words that start in its audio, seconds of the whole request, offsets into ``text``)
+immediately followed by ONE binary frame, then ``done``; or ``error`` (for a bad message or a
+failed request; the connection stays open). A binary frame is a 16-byte header
 ``<4sIII`` = (``b"F5PC"``, request ``seq``, chunk ``index``, sample count) then signed 16-bit
 little-endian mono PCM at 24 kHz.
 

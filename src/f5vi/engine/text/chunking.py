@@ -154,6 +154,15 @@ def _boundary_level(words: list[str], index: int) -> int:
     return 3
 
 
+def boundary_levels(words: list[str]) -> list[int]:
+    """Strength of the boundary after each whitespace-separated word: 1 sentence, 2 clause, 3 word.
+
+    The same reading of abbreviations, initials and decimals as :func:`chunk_text` (timestamps cut the
+    submitted text into sentences with it).
+    """
+    return [_boundary_level(words, i) for i in range(len(words))]
+
+
 def _split_paragraph(paragraph: str) -> list[_Piece]:
     """Words of one paragraph with the strength of the boundary after each."""
     words = paragraph.split()

@@ -14,6 +14,7 @@ Word-level timestamps (issue 22) map the model's words back to the user's text t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -33,12 +34,12 @@ class SourcePiece:
             raise ValueError(f"bad span [{self.char_start}, {self.char_end})")
 
 
-def join_pieces(pieces: list[SourcePiece] | tuple[SourcePiece, ...]) -> str:
+def join_pieces(pieces: Sequence[SourcePiece]) -> str:
     """The text the next stage reads: the pieces' texts concatenated."""
     return "".join(p.text for p in pieces)
 
 
-def source_span(pieces: list[SourcePiece] | tuple[SourcePiece, ...], start: int, end: int) -> tuple[int, int]:
+def source_span(pieces: Sequence[SourcePiece], start: int, end: int) -> tuple[int, int]:
     """The submitted-text span of ``join_pieces(pieces)[start:end]``.
 
     Inside a verbatim piece offsets map one to one; a position inside a replaced piece maps to the

@@ -6,6 +6,8 @@
 // Web Audio as frames arrive. An <audio> element cannot play a streamed POST with a header, and
 // Media Source Extensions take neither WAV nor raw PCM, so Web Audio is what plays progressively.
 
+import { clearReadAlong, showReadAlong } from "./readalong.js";
+
 const $ = (id) => document.getElementById(id);
 const apiBase = new URL("..", window.location.href); // the page lives at <base>/ui/
 const apiUrl = (path) => new URL(path.replace(/^\//, ""), apiBase).href;
@@ -231,6 +233,7 @@ function setBusy(busy) {
 }
 
 function showResult(src, filename, warnings) {
+  clearReadAlong();
   const audio = $("audio");
   audio.src = src;
   audio.load();
@@ -251,11 +254,12 @@ function showProgress(job) {
   setStage(`${job.state}: ${job.stage || job.extra || ""}${chunks}${eta}`);
 }
 
-function finishJob(job) {
+function finishJob(job, text) {
   showProgress(job);
   if (job.state === "succeeded" && job.result) {
     const r = job.result;
     showResult(r.wav_url, r.filename, r.warnings);
+    showReadAlong(text, r);
     setStage(
       `Done: ${r.duration_seconds.toFixed(1)} s of audio in ${r.processing_time_seconds.toFixed(1)} s ` +
         `(seed ${r.seed}).`,
@@ -314,11 +318,12 @@ async function synthesize() {
   setStage("Submitting…");
   preview();
   const abort = new AbortController();
+  const submitted = request();
   try {
     const job = await api("/tts", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ ...request(), format: $("format").value }),
+      body: JSON.stringify({ ...submitted, format: $("format").value }),
     });
     activeJob = { id: job.job_id, abort };
     showProgress(job);
@@ -328,7 +333,7 @@ async function synthesize() {
     } catch (error) {
       if (abort.signal.aborted) throw error;
     }
-    finishJob(final || (await pollJob(job.job_id, abort.signal)));
+    finishJob(final || (await pollJob(job.job_id, abort.signal)), submitted.text);
   } catch (error) {
     if (!abort.signal.aborted) setStage(`Failed: ${describeError(error)}`, true);
   } finally {
