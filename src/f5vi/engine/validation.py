@@ -30,7 +30,10 @@ def check_text(text: str, max_chars: int) -> None:
     """Refuse empty (or whitespace-only) text and text over the configured length."""
     require_text(text)
     if len(text) > max_chars:
-        raise InvalidTextError(f"text has {len(text)} characters; the limit is {max_chars}")
+        raise InvalidTextError(
+            f"text has {len(text)} characters; the limit is {max_chars} (the server's "
+            "F5VI_MAX_TEXT_CHARS): split it into several requests"
+        )
 
 
 def validate_request(request: SynthesisRequest, max_text_chars: int) -> None:

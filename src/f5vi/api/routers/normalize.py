@@ -15,7 +15,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import EngineDep, ManagerDep
+from f5vi.api.deps import EngineDep, ManagerDep, SettingsDep
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import NormalizeRequest, NormalizeResponse
 from f5vi.jobs.requests import TTSInput, needs_transcripts, with_transcripts
@@ -32,15 +32,19 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
         "chunks synthesis will use for this voice and speed, with upstream's duration estimate and "
         "warnings (characters the vocabulary lacks, unreadable symbols, a fallback normaliser). "
         "A text with `[voice_id]` tags shows each chunk's voice and each voice's part (`segments`). "
-        "Takes the body of `POST /tts`; queues nothing."
+        "Takes the body of `POST /tts`; without `ref_name`, the default voice (`F5VI_DEFAULT_VOICE`, "
+        "else the first voice). Queues nothing."
     ),
     responses=error_responses(400, 404, 413, 422, 503),
 )
-async def normalize(body: NormalizeRequest, engine: EngineDep, manager: ManagerDep) -> NormalizeResponse:
+async def normalize(
+    body: NormalizeRequest, engine: EngineDep, manager: ManagerDep, settings: SettingsDep
+) -> NormalizeResponse:
     synthesizer = engine.require_ready()
-    prepared = await manager.requests.prepare(
-        TTSInput(text=body.text, ref_name=body.ref_name, speed=body.speed)
+    ref_name = body.ref_name or await anyio.to_thread.run_sync(
+        manager.voices.default_voice_id, settings.default_voice
     )
+    prepared = await manager.requests.prepare(TTSInput(text=body.text, ref_name=ref_name, speed=body.speed))
     request = prepared.synthesis
     if needs_transcripts(request):  # transcribed in the engine's turn, as its first job would be
         request = await engine.run_call(functools.partial(with_transcripts, request, manager.voices))
