@@ -62,3 +62,12 @@ def test_a_form_body_on_a_json_route_says_send_json(client: TestClient, path: st
 def test_the_openai_model_404_names_the_listing_route(client: TestClient) -> None:
     message = _message(client.get("/v1/models/nope"), 404, "model_not_found")
     assert "GET /v1/models" in message
+
+
+def test_docs_give_the_json_body_limit_the_server_applies(repo_root: Path) -> None:
+    from f5vi.api.app import json_body_limit
+    from f5vi.config import Settings
+
+    limit = json_body_limit(Settings())
+    assert limit == 136_384
+    assert f"{limit:,}" in (repo_root / "docs" / "security.md").read_text(encoding="utf-8")
