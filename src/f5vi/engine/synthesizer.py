@@ -219,14 +219,15 @@ class Synthesizer:
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[np.ndarray]:
-        """Yield the audio in text order as soon as each part is ready (first chunk on its own).
+        """Yield the audio in text order as soon as each part is ready (first chunk on its own; a
+        text of one chunk is planned as two, the first about a third, so audio leaves early).
 
         Consecutive pieces are cross-faded exactly as :meth:`synthesize` does: the tail of each
         piece is held back until the next piece arrives, so concatenating the yielded arrays
         gives the same waveform as a non-streamed call with the same batches.
         """
         tracker = ProgressTracker(on_progress)
-        plan = self._plan(request, tracker)
+        plan = self._plan(request, tracker, short_first=True)  # a one-chunk text: its first part early
         fade = int(request.cross_fade_seconds * SAMPLE_RATE)
         held: np.ndarray | None = None
         ready: dict[int, np.ndarray] = {}
@@ -278,10 +279,13 @@ class Synthesizer:
         """
         return self.planner.plan(request)
 
-    def _plan(self, request: SynthesisRequest, tracker: ProgressTracker) -> _Plan:
+    def _plan(
+        self, request: SynthesisRequest, tracker: ProgressTracker, *, short_first: bool = False
+    ) -> _Plan:
         self.validate(request)  # before the first progress report: a bad request reports nothing
         tracker.update(0.0, "normalizing", 0, 0)
-        text_plan = self.planner.plan(request)  # validates again (microseconds): every caller is checked
+        # validates again (microseconds): every caller is checked
+        text_plan = self.planner.plan(request, short_first=short_first)
         seed = request.seed if request.seed is not None else random.randrange(2**32)
         return _Plan(seed=seed, text=text_plan)
 
