@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -55,3 +56,28 @@ def demo_settings(model_dir: Path, *, vocoder: str = "vocos", **overrides: objec
     }
     values.update(overrides)
     return Settings(**values)
+
+
+class NetworkWaits:
+    """Records every ``time.sleep`` and socket connection attempt (the latter refused).
+
+    A hub load that "fails at once" or "uses the cache at once" makes neither: no retry back-off, no
+    connection. Asserting that is what the code guarantees; a stopwatch would only measure the load.
+    """
+
+    def __init__(self, monkeypatch: Any) -> None:
+        import socket
+        import time
+
+        self.sleeps: list[float] = []
+        self.connects: list[object] = []
+
+        def connect(sock: socket.socket, address: object) -> None:
+            self.connects.append(address)
+            raise OSError("network connections are refused in this test")
+
+        monkeypatch.setattr(time, "sleep", self.sleeps.append)
+        monkeypatch.setattr(socket.socket, "connect", connect)
+
+    def assert_none(self) -> None:
+        assert not self.sleeps and not self.connects, (self.sleeps, self.connects)

@@ -2,9 +2,8 @@
 
 The live-server tests of ``realtime_helpers`` run uvicorn in a subprocess, where a test can only
 watch the clock. Here uvicorn runs on a thread of the test process with the real app and the demo
-model, and :class:`StepGate` wraps ``shared_sampler.advance`` (the one function every ODE step of
-every request goes through): it counts steps and can hold one, so a test asserts what happened
-before what (bytes before the end of synthesis, no step after a cancel) instead of how long it took.
+model, so a :class:`~step_gate.StepGate` can count and hold its ODE steps: a test asserts what
+happened before what (bytes before the end of synthesis, no step after a cancel), not how long it took.
 """
 
 from __future__ import annotations
@@ -17,63 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 
-from f5vi.engine import shared_sampler
-from f5vi.engine.types import CancelToken
 from realtime_helpers import API_KEY, VOICE
 from server_helpers import demo_model, free_port, local_settings, write_voice
+from step_gate import StepGate
 
-HOLD_LIMIT_SECONDS = 120.0
-"""A held step is let go after this long at the latest (then ``released_by_timeout`` says so)."""
-
-
-class StepGate:
-    """Counts ODE steps; ``hold_at(n)`` holds step ``n`` (1-based) before it runs until ``release()``."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.steps = 0
-        self._hold_at: int | None = None
-        self.holding = threading.Event()
-        self._go = threading.Event()
-        self.released_by_timeout = False
-        self._lock = threading.Lock()
-        original = shared_sampler.advance
-
-        def advance(model: Any, items: list[Any]) -> None:
-            with self._lock:
-                self.steps += 1
-                hold = self.steps == self._hold_at
-            if hold:
-                self.holding.set()
-                if not self._go.wait(HOLD_LIMIT_SECONDS):
-                    self.released_by_timeout = True
-            original(model, items)
-
-        monkeypatch.setattr(shared_sampler, "advance", advance)
-
-    def hold_at(self, step: int) -> None:
-        self._hold_at = step
-        self.holding.clear()
-        self._go.clear()
-
-    def release(self) -> None:
-        self._go.set()
-
-    def release_on_cancel(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A cancel (of any request) records the step count and lets a held step go: the step then
-        finishes and the engine must stop the cancelled request before it starts another."""
-        self.steps_at_cancel: int | None = None
-        original = CancelToken.cancel
-
-        def cancel(token: CancelToken) -> None:
-            original(token)
-            if self.steps_at_cancel is None:
-                self.steps_at_cancel = self.steps
-            self.release()
-
-        monkeypatch.setattr(CancelToken, "cancel", cancel)
+__all__ = ["StepGate", "paced_server"]
 
 
 @contextmanager

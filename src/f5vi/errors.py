@@ -104,6 +104,17 @@ def as_f5vi_error(exc: BaseException) -> F5viError:
 _ABS_PATH_RE = re.compile(r"(?<![\w:/.])/(?:[^\s'\"/]+/)+([^\s'\"/]*)")
 
 
+_HTTP_METHOD_BEFORE = re.compile(r"\b(?:GET|POST|PUT|PATCH|DELETE|HEAD) $")
+"""An API route named in a message (``GET /v1/models``) is not a server path: it is kept."""
+
+
 def scrub(message: str) -> str:
-    """Replace absolute paths by their last component so messages never reveal the server's layout."""
-    return _ABS_PATH_RE.sub(lambda m: m.group(1) or "<dir>", message)
+    """Replace absolute paths by their last component so messages never reveal the server's layout.
+    API routes after an HTTP method (``GET /v1/models``) stay, since they tell the client what to do."""
+
+    def replace(match: re.Match[str]) -> str:
+        if _HTTP_METHOD_BEFORE.search(message, 0, match.start()):
+            return match.group(0)
+        return match.group(1) or "<dir>"
+
+    return _ABS_PATH_RE.sub(replace, message)

@@ -3,7 +3,6 @@ removes outputs past F5VI_OUTPUT_TTL, confirmed ones sooner; the API then answer
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +40,13 @@ def test_outputs_expire_and_confirmed_ones_sooner(tmp_path: Path, demo_synth: Sy
 
         kept, confirmed = run_job("Giữ lại."), run_job("Xác nhận.")
         assert client.post(confirmed["result"]["confirmation_url"]).status_code == 200
-        started = time.monotonic()
         gone, _ = poll_until(
             lambda: client.get(f"/tts/progress/{confirmed['job_id']}").json(),
             lambda v: not v["result"]["output_available"],
             timeout=10,
             interval=0.1,
         )
-        assert time.monotonic() - started < 3  # removed well before the 4 s TTL
+        # Removed because it was confirmed, not by the TTL: the older unconfirmed output is still there.
         assert_error_shape(client.get(gone["result"]["wav_url"]), 410, "output_expired")
         assert not (settings.output_dir / confirmed["filename"]).exists()
         assert client.get(kept["result"]["wav_url"]).status_code == 200  # unconfirmed: still there

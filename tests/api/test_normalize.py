@@ -148,7 +148,6 @@ def test_normalize_reports_unreadable_symbols_and_chunks_by_speed(client: TestCl
         ({"text": "xin chào", "ref_name": "../../etc/passwd"}, 400, "invalid_voice_name"),
         ({"text": "   ", "ref_name": "v1"}, 422, "validation_error"),
         ({"ref_name": "v1"}, 422, "validation_error"),
-        ({"text": "xin chào"}, 422, "validation_error"),
         ({"text": "xin chào", "ref_name": "v1", "speed": 5}, 422, "validation_error"),
         ({"text": "😀 🎉", "ref_name": "v1"}, 422, "invalid_text"),
         ({"text": "a" * 20_001, "ref_name": "v1"}, 422, "invalid_text"),  # the engine's F5VI_MAX_TEXT_CHARS
@@ -158,6 +157,24 @@ def test_normalize_bad_input_is_a_4xx_json_error(
     client: TestClient, body: dict[str, Any], status: int, code: str
 ) -> None:
     assert_error_shape(client.post("/normalize", json=body), status, code)
+
+
+def test_normalize_without_ref_name_uses_the_default_voice(tmp_path: Path, vinorm_synth: Synthesizer) -> None:
+    """As ``f5vi normalize``: F5VI_DEFAULT_VOICE, else the first voice in id order."""
+    model = Path(vinorm_synth.info.model)
+    for default, expected in ((None, "a_voice"), ("b_voice", "b_voice")):
+        settings = _settings(tmp_path / str(default), model, default_voice=default)
+        for voice_id in ("b_voice", "a_voice"):
+            write_voice(settings.voices_dir, voice_id)
+        with TestClient(create_app(settings, synthesizer=vinorm_synth)) as client:
+            plan = client.post("/normalize", json={"text": "xin chào"})
+            assert plan.status_code == 200, plan.text
+            assert plan.json()["voice_id"] == expected
+    empty = _settings(tmp_path / "empty", model)
+    with TestClient(create_app(empty, synthesizer=vinorm_synth)) as client:
+        response = client.post("/normalize", json={"text": "xin chào"})
+        message = assert_error_shape(response, 404, "voice_not_found")["error"]["message"]
+        assert "POST /voices" in message and "F5VI_DEFAULT_VOICE" in message
 
 
 def test_normalize_needs_the_key_and_a_loaded_engine(tmp_path: Path, vinorm_synth: Synthesizer) -> None:

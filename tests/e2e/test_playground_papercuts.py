@@ -7,6 +7,7 @@ order and state, never time:
 - a blank Speed field means the server's default (it is left out, not sent as 0);
 - at 390 px the header stacks (title, then status, full width) and every label stays beside its
   control; in dark mode too;
+- a one-chunk text streamed over the WebSocket plays its first part while the rest is held;
 - Stop while a job runs: the job's own "Cancelled." is not overwritten by the answer to the kill when
   that answer comes last (the answer is held back by the test until the page shows "Cancelled.").
 
@@ -28,6 +29,7 @@ from paced_server import StepGate, paced_server
 from realtime_helpers import API_KEY, LONG_TEXT, SHORT_TEXT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+NFE = 4  # paced_server's default ODE steps
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -146,6 +148,19 @@ def test_playground_paper_cuts(server: httpx.Client, gate: StepGate, tmp_path: P
             assert page.text_content("#stage") == "Cancelled."
             assert page.eval_on_selector("#progress", "p => p.value") == 0
             assert not page.is_disabled("#synthesize") and page.is_disabled("#stop")
+
+            # 6. A one-chunk text streams its first part early, and the page says only what it knows.
+            one_chunk = "Xin chào các bạn, hôm nay trời đẹp quá và chúng ta cùng nhau đi dạo."
+            plan = server.post("/normalize", json={"text": one_chunk}).json()
+            assert plan["chunk_count"] == 1
+            gate.hold_at(gate.steps + NFE + 1)  # the second part's first step
+            page.fill("#text", one_chunk)
+            page.click("#stream")
+            page.wait_for_function("document.getElementById('stage').textContent.startsWith('Playing:')")
+            assert gate.holding.is_set() and not gate.released_by_timeout  # audio out, the rest held
+            gate.release()
+            page.wait_for_function("document.getElementById('stage').textContent.startsWith('Streamed')")
+            assert int(page.eval_on_selector("#result", "el => el.dataset.frames")) >= 2
 
             # 3 (seen): dark mode at desktop width.
             page.emulate_media(color_scheme="dark")

@@ -128,10 +128,11 @@ def test_kill_a_queued_and_a_running_job(server: LiveServer) -> None:
     assert progress(server, queued["job_id"])["state"] == "cancelled"
 
     before = progress(server, running["job_id"])
-    started = time.monotonic()
     killed = server.client.post(f"/tts/kill/{running['job_id']}")
+    # 200 "cancelled": the engine stopped it while the kill waited (202 "cancelling" otherwise); that
+    # it stops within one ODE step is counted in tests/jobs/test_jobs_manager_engine.py.
     assert killed.status_code == 200, killed.text
-    assert killed.json()["status"] == "cancelled" and time.monotonic() - started < 5
+    assert killed.json()["status"] == "cancelled"
     view = progress(server, running["job_id"])
     assert view["state"] == "cancelled" and view["status"] == "cancelled"
     assert view["error"]["code"] == "cancelled" and view["progress"] >= before["progress"]
@@ -170,17 +171,12 @@ def test_two_jobs_run_one_at_a_time_in_order(server: LiveServer) -> None:
 def test_the_api_answers_while_a_job_runs(server: LiveServer) -> None:
     job = submit(server, text=LONG_TEXT, nfe_step=32)
     poll_until(lambda: progress(server, job["job_id"]), lambda v: v["state"] == "running", timeout=60)
-    latencies = []
-    for _ in range(10):
-        started = time.monotonic()
+    for _ in range(10):  # answered while the job runs (how fast: bench/, not here)
         assert server.client.get("/health").status_code == 200
         assert server.client.get("/voices").status_code == 200
-        latencies.append(time.monotonic() - started)
-        time.sleep(0.05)
     view = progress(server, job["job_id"])
     assert view["state"] == "running", view  # the job really was running meanwhile
     assert view["eta_seconds"] is None or view["eta_seconds"] >= 0
-    assert max(latencies) < 1.0, latencies
     server.client.post(f"/tts/kill/{job['job_id']}")
 
 

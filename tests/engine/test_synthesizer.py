@@ -18,6 +18,7 @@ from f5vi.engine.errors import (
 )
 from f5vi.engine.synthesizer import Synthesizer
 from f5vi.engine.types import CancelToken, ReferenceVoice, SynthesisRequest, SynthesisResult
+from step_gate import StepGate
 
 LONG_TEXT = (
     "Hà Nội là thủ đô của Việt Nam. Thành phố có nhiều hồ nước đẹp và những con phố cổ kính. "
@@ -97,6 +98,30 @@ def test_stream_yields_the_same_audio_as_synthesize(synthesizer: Synthesizer, re
     whole = synthesizer.synthesize(request)
     assert len(streamed) == pytest.approx(len(whole.audio), rel=0.02)
     assert np.isfinite(streamed).all()
+
+
+ONE_CHUNK_TEXT = "Xin chào các bạn, hôm nay trời đẹp quá và chúng ta cùng nhau đi dạo."
+
+
+def test_a_one_chunk_text_streams_its_first_part_before_the_rest_is_made(
+    synthesizer: Synthesizer, reference: SpokenClip, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A text that fits one chunk is planned as two for a stream (the first about a third), so the
+    first audio leaves while the second part's ODE is still held at its first step."""
+    request = _request(reference, ONE_CHUNK_TEXT)
+    assert len(synthesizer.plan(request).chunks) == 1  # jobs and /normalize: one chunk
+    parts = synthesizer.planner.plan(request, short_first=True).chunks
+    assert len(parts) == 2 and len(parts[0].text) < len(parts[1].text), [c.text for c in parts]
+    assert " ".join(c.text for c in parts) == synthesizer.plan(request).chunks[0].text
+    gate = StepGate(monkeypatch)
+    gate.hold_at(request.nfe_step + 1)  # the first step after the first part's ODE (it runs alone)
+    pieces = synthesizer.stream(request)
+    first = next(pieces)
+    assert first.size and gate.holding.is_set() and not gate.released_by_timeout
+    gate.release()
+    streamed = np.concatenate([first, *pieces])
+    whole = synthesizer.synthesize(request)
+    assert len(streamed) == pytest.approx(len(whole.audio), rel=0.1)  # one cross-fade more, same text
 
 
 def test_cancel_stops_within_one_ode_step(synthesizer: Synthesizer, reference: SpokenClip) -> None:

@@ -25,6 +25,7 @@ from f5vi.jobs.states import JobState
 from f5vi.storage import LocalOutputStorage
 from f5vi.voices.library import VoiceLibrary
 from server_helpers import local_settings, write_voice
+from step_gate import StepGate
 
 MEDIUM_TEXT = " ".join(["Hôm nay trời đẹp, chúng ta cùng nhau đi dạo."] * 2)
 LONG_TEXT = " ".join(["Hôm nay trời đẹp, chúng ta cùng nhau đi dạo trong công viên."] * 12)
@@ -157,30 +158,43 @@ def test_jobs_run_one_at_a_time_in_submission_order(tmp_path: Path, demo_synth: 
     run(tmp_path, demo_synth, scenario)
 
 
-def test_cancel_a_running_job_stops_it_quickly(tmp_path: Path, demo_synth: Synthesizer) -> None:
+def test_cancel_a_running_job_stops_it_within_one_step(
+    tmp_path: Path, demo_synth: Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancel comes while a step of the job is held; that step ends and no other step of the
+    job runs (what the engine guarantees: it stops within one ODE step), whatever the machine's load."""
+    gate = StepGate(monkeypatch)
+    gate.release_on_cancel(monkeypatch)
+
     async def scenario(rt: JobRuntime) -> None:
         m = rt.manager
         long_job = await m.submit(TTSInput(text=LONG_TEXT, ref_name="v1", nfe_step=64))
         after = await m.submit(TTSInput(text="Câu sau.", ref_name="v1", nfe_step=8))
         await wait_for(lambda: (m.peek(long_job.id) or long_job).progress > 8)
+        gate.hold_at(gate.steps + 1)
+        assert await asyncio.to_thread(gate.holding.wait, 60), "no step of the job after progress 8"
         running = m.peek(long_job.id)
         assert running is not None and running.state is JobState.RUNNING
-        started = time.monotonic()
-        cancelled = await m.cancel(long_job.id, wait_seconds=10)
+        cancelled = await m.cancel(long_job.id, wait_seconds=60)
         assert cancelled.state is JobState.CANCELLED, cancelled
-        assert time.monotonic() - started < 5
+        assert gate.steps_after_cancel(64) == 0, gate.log[gate.steps_at_cancel or 0 :]
         assert cancelled.progress >= running.progress  # never backwards, even when cancelled
         assert not rt.storage.exists(long_job.output_filename)
         with pytest.raises(JobFinishedError):
             await m.cancel(long_job.id)
         assert (await m.wait(after.id, timeout=60)).state is JobState.SUCCEEDED  # the engine goes on
+        assert gate.steps_after_cancel(8) == 8  # ... with the next job's steps
 
     run_runtime(tmp_path, demo_synth, scenario)
 
 
-def test_graceful_stop_puts_the_running_job_back(tmp_path: Path, demo_synth: Synthesizer) -> None:
+def test_graceful_stop_puts_the_running_job_back(
+    tmp_path: Path, demo_synth: Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = make_settings(tmp_path)
     write_voice(settings.voices_dir, "v1")
+    gate = StepGate(monkeypatch)
+    gate.release_on_cancel(monkeypatch)
 
     async def first_life() -> str:
         runtime = new_runtime(settings, demo_synth)
@@ -188,9 +202,10 @@ def test_graceful_stop_puts_the_running_job_back(tmp_path: Path, demo_synth: Syn
         m = runtime.manager
         job = await m.submit(TTSInput(text=MEDIUM_TEXT, ref_name="v1", nfe_step=16, seed=9))
         await wait_for(lambda: (m.peek(job.id) or job).progress > 8)
-        started = time.monotonic()
-        await runtime.stop()
-        assert time.monotonic() - started < 10
+        gate.hold_at(gate.steps + 1)
+        assert await asyncio.to_thread(gate.holding.wait, 60)
+        await runtime.stop()  # interrupts the job at the held step
+        assert gate.steps_after_cancel(16) == 0, gate.log
         return job.id
 
     async def second_life(job_id: str) -> None:

@@ -121,6 +121,12 @@ def _field_name(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def validation_message(error: Mapping[str, Any]) -> str:
+    """Pydantic's message of one error, without the "Value error, " it puts before a validator's own."""
+    message = str(error.get("msg", ""))
+    return message.removeprefix("Value error, ") if error.get("type") == "value_error" else message
+
+
 VALIDATION_CODES = frozenset({"unsupported_format"})
 """Error types a validator raises (``PydanticCustomError``) that are answered as their own code."""
 
@@ -133,13 +139,19 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     details = [
         {
             "field": _field_name(e.get("loc", ())),
-            "message": str(e.get("msg", "")),
+            "message": validation_message(e),
             "type": str(e.get("type", "")),
         }
         for e in errors
     ]
     if len(errors) == 1 and tuple(errors[0].get("loc", ())) == ("body",):
         first = "request body: " + details[0]["message"]
+        content_type = request.headers.get("content-type", "")
+        if errors[0].get("type") == "model_attributes_type" and "json" not in content_type:
+            first = "this route takes a JSON body: send JSON with 'Content-Type: application/json'" + (
+                f" (not {content_type.split(';')[0]})" if content_type else ""
+            )
+            details[0]["message"] = first
     else:
         first = "; ".join(f"{d['field']}: {d['message']}" for d in details[:3])
     code = errors[0].get("type") if len(errors) == 1 else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 
-from f5vi.api.errors import ApiError
 from f5vi.voices.library import VoiceLibrary
 
 OPENAI_VOICES = frozenset(
@@ -44,10 +43,5 @@ def resolve_voice_name(name: str, library: VoiceLibrary, default_voice: str | No
         with contextlib.suppress(Exception):
             if library.exists(name.lower()):
                 return name.lower()
-        if default_voice:
-            return default_voice
-        available = library.list()
-        if not available:
-            raise ApiError(404, "voice_not_found", "no voices are installed on this server")
-        return available[0].id
+        return library.default_voice_id(default_voice)
     return name

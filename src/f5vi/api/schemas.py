@@ -19,6 +19,7 @@ from f5vi.jobs.normalize_report import NormalizedSegment as NormalizedSegment
 from f5vi.jobs.normalize_report import NormalizeResponse as NormalizeResponse
 from f5vi.jobs.normalize_report import SegmentInfo
 from f5vi.jobs.requests import SpeechFields
+from f5vi.voices.names import MAX_REF_NAME_CHARS, REF_NAME_PATTERN
 
 
 # ---------------------------------------------------------------------------------------- errors
@@ -221,6 +222,15 @@ class KillResponse(BaseModel):
 # ---------------------------------------------------------------------------------------- normalize
 class NormalizeRequest(SpeechFields):
     """Preview how a text will be read. The body of `POST /tts` is accepted as is (extra fields ignored)."""
+
+    ref_name: str | None = Field(  # type: ignore[assignment]  # optional here, as in `f5vi normalize`
+        None,
+        min_length=1,
+        max_length=MAX_REF_NAME_CHARS,
+        description="Reference voice, as for `POST /tts`. Omitted: `F5VI_DEFAULT_VOICE`, else the "
+        "first voice of `GET /voices` (as `f5vi normalize`).",
+        json_schema_extra={"pattern": REF_NAME_PATTERN},
+    )
 
     model_config = ConfigDict(
         extra="ignore",

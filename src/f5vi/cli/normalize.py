@@ -13,7 +13,6 @@ from f5vi.config import Settings
 from f5vi.engine.loading import load_planner
 from f5vi.jobs.normalize_report import NormalizeResponse
 from f5vi.jobs.requests import TTSInput
-from f5vi.voices.errors import VoiceNotFoundError
 from f5vi.voices.library import VoiceLibrary
 
 
@@ -27,7 +26,7 @@ def normalize_report(
     lexicon: tuple[tuple[str, str, bool], ...] = (),
 ) -> NormalizeResponse:
     """Plan ``text`` for ``voice`` (an id of the voices dir, or an audio file) at ``speed``."""
-    voice = voice or settings.default_voice or _first_voice(settings)
+    voice = voice or VoiceLibrary.from_settings(settings).default_voice_id(settings.default_voice)
     params = TTSInput(text=text, ref_name=voice, speed=speed, text_type=text_type, lexicon=lexicon)
     request = engine_request(settings, params)
     planner, _ = load_planner(settings, demo_fallback=settings.demo_fallback)
@@ -38,15 +37,6 @@ def normalize_report(
         speed=request.speed,
         cross_fade_seconds=settings.cross_fade_seconds,
     )
-
-
-def _first_voice(settings: Settings) -> str:
-    voices = VoiceLibrary.from_settings(settings).list()
-    if not voices:
-        raise VoiceNotFoundError(
-            f"no voice in {settings.voices_dir} or {settings.uploaded_voices_path}; pass --voice"
-        )
-    return voices[0].id
 
 
 def render_report(report: NormalizeResponse) -> str:

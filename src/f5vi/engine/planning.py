@@ -16,6 +16,7 @@ cache, all safe to use from several threads, so a preview never waits for a runn
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ from f5vi.engine.types import HOP_LENGTH, SAMPLE_RATE, SynthesisRequest
 from f5vi.engine.validation import SPEED_RANGE, validate_request
 
 MAX_FRAMES_PER_CHUNK = 4096  # upstream's max_duration: ~43.7 s of reference + generated audio
+FIRST_PART_MIN_BYTES = 24
+"""A stream's one-chunk text is not cut into a first part shorter than this (a few words)."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,10 @@ class _Draft:
             )
         )
         self.used.append(gen.normalizer_used)
+        self._add_chunks(texts, voice, speed, number)
+
+    def _add_chunks(self, texts: list[str], voice: _Voice, speed: float, number: int) -> None:
+        reference = voice.reference
         for text in texts:
             index = len(self.chunks)
             frames = estimate_duration_frames(voice.reference_text, reference.audio_frames, text, speed)
@@ -206,6 +213,17 @@ class _Draft:
                 )
                 frames = MAX_FRAMES_PER_CHUNK
             self.chunks.append(ChunkPlan(index=index, text=text, duration_frames=frames, segment=number))
+
+    def split_only_chunk(self, voice: _Voice, speed: float) -> None:
+        """Make a one-chunk plan two chunks, the first about a third of the text, cut at the best
+        boundary (sentence, clause, word) :func:`chunk_text` finds; nothing if it cannot be cut."""
+        (only,) = self.chunks
+        pieces = chunk_text(only.text, max(FIRST_PART_MIN_BYTES, len(only.text.encode("utf-8")) // 3))
+        if len(pieces) < 2:
+            return
+        self.chunks = []
+        self.segments[0] = dataclasses.replace(self.segments[0], chunk_count=2)
+        self._add_chunks([pieces[0], " ".join(pieces[1:])], voice, speed, 0)
 
 
 class TextPlanner:
@@ -239,13 +257,23 @@ class TextPlanner:
         )
         return cls(Vocab.from_file(vocab_path), settings, references)
 
-    def plan(self, request: SynthesisRequest, on_valid: Callable[[], None] | None = None) -> TextPlan:
+    def plan(
+        self,
+        request: SynthesisRequest,
+        on_valid: Callable[[], None] | None = None,
+        *,
+        short_first: bool = False,
+    ) -> TextPlan:
         """Validate ``request``, then per voice segment: normalise, prepare the reference, chunk, size.
 
         Each segment is chunked with its own voice's budget and its chunks sized with its own
         reference; chunks are numbered across segments in text order, the order they are joined in.
         ``on_valid`` runs once the request passed validation, before the (slower) normalisation: a
         synthesis reports its first progress there, so a refused request reports nothing.
+
+        ``short_first`` (streams): a text that fits one chunk is cut in two, the first part about a
+        third of it, so its audio can leave before the rest is synthesised (upstream's advice for
+        low latency); a longer text already streams chunk by chunk and is planned as usual.
         """
         validate_request(request, self.settings.max_text_chars)
         if on_valid is not None:
@@ -275,6 +303,8 @@ class TextPlanner:
             low, high = SPEED_RANGE
             speed = min(max(request.speed * segment.rate, low), high)
             draft.add_segment(gen, voices[segment.voice], speed, where, segment, tuple(pieces), tuple(hits))
+        if short_first and len(draft.chunks) == 1:
+            draft.split_only_chunk(voices[segments[0].voice], draft.segments[0].speed)
         first = draft.segments[0]
         return TextPlan(
             normalized_text=" ".join(s.normalized_text for s in draft.segments),

@@ -240,7 +240,8 @@ class Synthesizer:
         cancel: CancelToken | None = None,
         on_words: Callable[[list[TimedWord]], None] | None = None,
     ) -> Iterator[np.ndarray]:
-        """Yield the audio in text order as soon as each part is ready (first chunk on its own).
+        """Yield the audio in text order as soon as each part is ready (first chunk on its own; a
+        text of one chunk is planned as two, the first about a third, so audio leaves early).
 
         Consecutive pieces are cross-faded exactly as :meth:`synthesize` does: the tail of each
         piece is held back until the next piece arrives, so concatenating the yielded arrays
@@ -248,7 +249,7 @@ class Synthesizer:
         each chunk's timed words (seconds of the whole stream) before any of its audio is yielded.
         """
         tracker = ProgressTracker(on_progress)
-        plan = self._plan(request, tracker)
+        plan = self._plan(request, tracker, short_first=True)  # a one-chunk text: its first part early
         timer = (
             self.timekeeper.streamed(plan.text, SAMPLE_RATE, request.cross_fade_seconds)
             if on_words is not None
@@ -316,8 +317,12 @@ class Synthesizer:
         """
         return self.planner.plan(request)
 
-    def _plan(self, request: SynthesisRequest, tracker: ProgressTracker) -> _Plan:
-        text_plan = self.planner.plan(request, on_valid=lambda: tracker.update(0.0, "normalizing", 0, 0))
+    def _plan(
+        self, request: SynthesisRequest, tracker: ProgressTracker, *, short_first: bool = False
+    ) -> _Plan:
+        text_plan = self.planner.plan(
+            request, on_valid=lambda: tracker.update(0.0, "normalizing", 0, 0), short_first=short_first
+        )
         seed = request.seed if request.seed is not None else random.randrange(2**32)
         return _Plan(seed=seed, text=text_plan)
 

@@ -33,7 +33,10 @@ def check_text(text: str, max_chars: int, text_type: TextType = "auto") -> None:
     combining characters only, ``[`` x 10000): refused at submit, not after a wait in the queue."""
     require_text(text)
     if len(text) > max_chars:
-        raise InvalidTextError(f"text has {len(text)} characters; the limit is {max_chars}")
+        raise InvalidTextError(
+            f"text has {len(text)} characters; the limit is {max_chars} (the server's "
+            "F5VI_MAX_TEXT_CHARS): split it into several requests"
+        )
     segments = [s for s in parse_script(text, text_type).segments if s.text.strip()]
     for segment in segments:
         if not can_be_read_aloud(segment.text):

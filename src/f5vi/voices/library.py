@@ -21,6 +21,7 @@ Uploads are stored as 24 kHz mono 16-bit PCM with at most ``max_reference_second
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import logging
 import threading
@@ -166,8 +167,32 @@ class VoiceLibrary:
     def _load(self, voice_id: str) -> Voice:
         directory = self._home(voice_id)
         if directory is None:
-            raise VoiceNotFoundError(f"voice {voice_id!r} not found")
+            raise VoiceNotFoundError(self.not_found_message(voice_id))
         return self._load_from(directory, voice_id)
+
+    def ids(self) -> tuple[str, ...]:
+        """Every voice id of the library, sorted (no file is read)."""
+        return tuple(sorted({voice_id for d in self._directories for voice_id in d.ids()}))
+
+    def not_found_message(self, voice_id: str) -> str:
+        """``voice 'x' not found``, with the closest ids (a typo is the usual cause) and where to look."""
+        close = difflib.get_close_matches(voice_id, self.ids(), n=3, cutoff=0.75)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        return f"voice {voice_id!r} not found{hint} (the voices: GET /voices, or f5vi voices)"
+
+    def default_voice_id(self, configured: str | None) -> str:
+        """The voice a request that names none gets: ``F5VI_DEFAULT_VOICE`` (``configured``) if set,
+        else the first voice in id order. Used by ``POST /normalize``, ``f5vi normalize`` and
+        OpenAI's voice names alike."""
+        if configured:
+            return configured
+        voices = self.list()  # readable ones only
+        if not voices:
+            raise VoiceNotFoundError(
+                "no voice is installed: upload one with POST /voices (or put <id>.wav + <id>.txt in "
+                "F5VI_VOICES_DIR), or name one with F5VI_DEFAULT_VOICE"
+            )
+        return voices[0].id
 
     def _load_from(self, directory: VoiceDirectory, voice_id: str) -> Voice:
         voice = directory.load(voice_id)

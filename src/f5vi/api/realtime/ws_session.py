@@ -18,6 +18,7 @@ from fastapi import WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from f5vi.api.errors import validation_message
 from f5vi.api.realtime.frames import FirstChunkClock, encoded_frames, split_pieces
 from f5vi.api.realtime.ws_protocol import (
     CLOSE_SERVICE_RESTART,
@@ -175,7 +176,7 @@ class WsSession:
             message = SpeakMessage.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err.get('loc', ())) or 'message'}: {err.get('msg', '')}"
+                f"{'.'.join(str(p) for p in err.get('loc', ())) or 'message'}: {validation_message(err)}"
                 for err in exc.errors()[:3]
             )
             await self.send_error("validation_error", problems, request_id=request_id)

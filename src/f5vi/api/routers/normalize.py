@@ -15,7 +15,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends
 
 from f5vi.api.auth import bearer_scheme
-from f5vi.api.deps import RequestsDep, SchedulerDep, VoicesDep
+from f5vi.api.deps import RequestsDep, SchedulerDep, SettingsDep, VoicesDep
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import NormalizeRequest, NormalizeResponse
 from f5vi.api.text_schemas import LexiconResponse
@@ -50,18 +50,26 @@ async def lexicon(requests: RequestsDep) -> LexiconResponse:
         "A text with `[voice_id]` tags shows each chunk's voice and each voice's part (`segments`); SSML "
         "shows each part's speed and the pause before it; `lexicon_hits` says which respellings fired "
         "where (character spans of the submitted text). "
-        "Takes the body of `POST /tts`; queues nothing."
+        "Takes the body of `POST /tts`; without `ref_name`, the default voice (`F5VI_DEFAULT_VOICE`, "
+        "else the first voice). Queues nothing."
     ),
     responses=error_responses(400, 404, 413, 422, 503),
 )
 async def normalize(
-    body: NormalizeRequest, scheduler: SchedulerDep, requests: RequestsDep, voices: VoicesDep
+    body: NormalizeRequest,
+    scheduler: SchedulerDep,
+    requests: RequestsDep,
+    voices: VoicesDep,
+    settings: SettingsDep,
 ) -> NormalizeResponse:
     synthesizer = scheduler.require_ready()
+    ref_name = body.ref_name
+    if ref_name is None:
+        ref_name = await anyio.to_thread.run_sync(voices.default_voice_id, settings.default_voice)
     prepared = await requests.prepare(
         TTSInput(
             text=body.text,
-            ref_name=body.ref_name,
+            ref_name=ref_name,
             speed=body.speed,
             text_type=body.text_type,
             lexicon=body.lexicon_tuple(),
