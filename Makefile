@@ -15,10 +15,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # espeak-ng + sox make the synthetic Vietnamese test voices; chromium renders /docs in a test;
+# postgresql is the server the shared-store tests start themselves (initdb in a temp dir, tests/pg_server.py);
 # libsndfile comes with the soundfile wheel.
 sysdeps:
-	@command -v espeak-ng >/dev/null && command -v sox >/dev/null && command -v chromium >/dev/null || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox chromium >/dev/null; }
+	@command -v espeak-ng >/dev/null && command -v sox >/dev/null && command -v chromium >/dev/null \
+	  && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox chromium \
+	    postgresql >/dev/null; }
 
 serve: $(STAMP)
 	$(PY) -m f5vi serve --host $(HOST) --port $(PORT) --demo-fallback

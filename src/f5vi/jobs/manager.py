@@ -66,7 +66,7 @@ class JobManager:
         self.scheduler = scheduler
         self.voices = voices
         self.storage = storage
-        self.store = store or JobStore(settings.database_path, clock=clock)
+        self.store = store or JobStore(settings.job_database_url, clock=clock)
         self.events = EventHub()
         self.requests = RequestBuilder(settings, voices)
         self._tracker = JobTracker(self.store, self.events, clock)
