@@ -173,6 +173,10 @@ class Settings(BaseSettings):
         description="PostgreSQL store: how often an instance looks for work, kills and changes of jobs it"
         " follows when no NOTIFY arrived (NOTIFY wakes it at once).",
     )
+    job_notify: bool = Field(
+        True,
+        description="PostgreSQL store: LISTEN for the other instances' changes (immediate); off: poll only.",
+    )
     job_record_ttl_seconds: float = Field(
         7 * 24 * 3600.0, description="Finished job records (not their audio) are kept this long."
     )

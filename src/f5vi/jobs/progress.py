@@ -83,6 +83,7 @@ class ProgressWriter:
                     chunk_index=pending.chunk_index,
                     chunk_count=pending.chunk_count,
                     eta_seconds=pending.eta_seconds,
+                    owner=tracker.owner,
                 )
                 current = tracker.snapshot(job_id)
                 if not written or current is None or current.state is not JobState.RUNNING:
