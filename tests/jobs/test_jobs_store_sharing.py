@@ -60,14 +60,14 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_cannot_finish(store: J
     store.claim("A", limit=1, lease_seconds=10, max_attempts=3)
     store.transition("a", JobState.RUNNING, owner="A")
     clock.now += 5
-    assert store.renew("A", lease_seconds=10).owned == ["a"]  # now good until +15
+    assert store.renew("A", ["a"], lease_seconds=10).owned == ["a"]  # now good until +15
     clock.now += 9
     assert store.claim("B", limit=1, lease_seconds=10, max_attempts=3).claimed == []  # still held
     clock.now += 7  # A stopped renewing: expired
     taken = store.claim("B", limit=1, lease_seconds=10, max_attempts=3).claimed
     assert [j.id for j in taken] == ["a"]
     assert taken[0].state is JobState.QUEUED and taken[0].owner == "B" and taken[0].attempts == 1
-    assert store.renew("A", lease_seconds=10).owned == []  # A learns it lost the job
+    assert store.renew("A", ["a"], lease_seconds=10).owned == []  # A learns it lost the job
     with pytest.raises(LeaseLostError):
         store.transition("a", JobState.SUCCEEDED, owner="A", result=result("a_00000000.wav"))
     again = store.transition("a", JobState.RUNNING, owner="B")
@@ -99,7 +99,7 @@ def test_kill_of_a_job_held_elsewhere_is_a_request_for_its_owner(store: JobStore
     store.transition("held", JobState.RUNNING, owner="A")
     asked = store.request_cancel("held")
     assert asked.state is JobState.RUNNING and asked.cancel_requested_at == clock.now
-    assert store.renew("A", lease_seconds=10).cancel_requested == ["held"]
+    assert store.renew("A", ["held"], lease_seconds=10).cancel_requested == ["held"]
     store.transition("held", JobState.CANCELLED, owner="A", error_code="cancelled", error_message="x")
     assert store.request_cancel("held").state is JobState.CANCELLED  # finished: unchanged
     # a kill asked of an owner that died ends the job when it is taken over, it does not run again
@@ -109,6 +109,21 @@ def test_kill_of_a_job_held_elsewhere_is_a_request_for_its_owner(store: JobStore
     clock.now += 11
     report = store.claim("B", limit=1, lease_seconds=10, max_attempts=2)
     assert [j.id for j in report.ended] == ["orphan"] and report.ended[0].state is JobState.CANCELLED
+
+
+def test_a_lease_is_renewed_only_for_the_jobs_named(store: JobStore) -> None:
+    """A restarted instance with the same name does not keep its previous life's jobs alive."""
+    clock: Clock = store._clock  # type: ignore[assignment]
+    create(store, "old")
+    create(store, "new")
+    store.claim("A", limit=1, lease_seconds=10, max_attempts=3)
+    store.transition("old", JobState.RUNNING, owner="A")  # then "A" restarts: it runs nothing
+    store.claim("A", limit=1, lease_seconds=10, max_attempts=3)
+    clock.now += 8
+    assert store.renew("A", ["new"], lease_seconds=10).owned == ["new"]
+    clock.now += 3
+    taken = store.claim("B", limit=5, lease_seconds=10, max_attempts=3).claimed
+    assert [j.id for j in taken] == ["old"] and taken[0].attempts == 1
 
 
 def test_release_gives_unstarted_jobs_back(store: JobStore) -> None:

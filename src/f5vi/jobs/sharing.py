@@ -134,9 +134,10 @@ class WorkSharing:
 
     async def _renew(self) -> None:
         self._next_renewal = time.monotonic() + self.lease_seconds / 3
-        report = await self.tracker.db(self.store.renew, self.owner, lease_seconds=self.lease_seconds)
+        held = self.tracker.active_ids()
+        report = await self.tracker.db(self.store.renew, self.owner, held, lease_seconds=self.lease_seconds)
         owned = set(report.owned)
-        for job_id in self.tracker.active_ids():
+        for job_id in held:
             if job_id not in owned:
                 self._lost(job_id)
         for job_id in report.cancel_requested:

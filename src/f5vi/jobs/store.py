@@ -465,17 +465,27 @@ class JobStore:
                 (ended if updated.is_terminal else claimed).append(updated)
         return ClaimReport(claimed=claimed, ended=ended)
 
-    def renew(self, owner: str, *, lease_seconds: float) -> RenewReport:
-        """Extend the lease of every active job ``owner`` holds; say which of them a kill was asked for."""
+    def renew(self, owner: str, job_ids: Iterable[str], *, lease_seconds: float) -> RenewReport:
+        """Extend ``owner``'s lease on the given active jobs (the ones it really holds in memory) and
+        say which of them it still owns and which a kill was asked for. Rows owned under the same
+        name but not listed (a restarted instance with a fixed ``F5VI_INSTANCE_ID``) are left to expire
+        and be taken over, so no job is held by a name that no longer runs it."""
+        ids = sorted(set(job_ids))
+        if not ids:
+            return RenewReport()
         now = self._clock()
+        marks = ", ".join("?" * len(ids))
+        active = (JobState.QUEUED.value, JobState.RUNNING.value)
         with self._transaction() as conn:
             conn.execute(
-                "UPDATE jobs SET lease_expires_at = ? WHERE owner = ? AND state IN (?, ?)",
-                (now + lease_seconds, owner, JobState.QUEUED.value, JobState.RUNNING.value),
+                "UPDATE jobs SET lease_expires_at = ? WHERE owner = ? AND state IN (?, ?)"
+                f" AND id IN ({marks})",
+                (now + lease_seconds, owner, *active, *ids),
             )
             rows = conn.execute(
-                "SELECT id, cancel_requested_at FROM jobs WHERE owner = ? AND state IN (?, ?) ORDER BY seq",
-                (owner, JobState.QUEUED.value, JobState.RUNNING.value),
+                "SELECT id, cancel_requested_at FROM jobs WHERE owner = ? AND state IN (?, ?)"
+                f" AND id IN ({marks}) ORDER BY seq",
+                (owner, *active, *ids),
             ).fetchall()
         return RenewReport(
             owned=[r[0] for r in rows], cancel_requested=[r[0] for r in rows if r[1] is not None]
