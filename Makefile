@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint openapi bench bench-load sysdeps clean docker-smoke
+.PHONY: serve test lint openapi bench bench-load sysdeps clean docker-smoke compose-smoke
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: $(STAMP)
 # the first build downloads torch (~20-40 min). BASE_IMAGE: the Dockerfile's CUDA_IMAGE (default: its own).
 docker-smoke:
 	bash docker/smoke.sh $(BASE_IMAGE)
+
+# docker/compose.yaml: two instances on PostgreSQL + an S3 store (moto) behind HAProxy; one is killed
+# mid-job and the other finishes it (docs/deployment.md). Not part of `test` (builds images).
+compose-smoke:
+	bash docker/compose-smoke.sh $(BASE_IMAGE)
 
 # the real server under N concurrent clients, batching across requests on vs off (bench/load.py)
 bench-load: $(STAMP)
