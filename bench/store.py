@@ -7,8 +7,8 @@
    (two instances, own connections) on PostgreSQL. Jobs per second.
 2. **Submit-to-start latency** through the real JobManager and engine (demo model, NFE 2, one job at a
    time so the engine is idle at each submit): ``started_at - created_at`` of each job. SQLite (local queue);
-   PostgreSQL with LISTEN/NOTIFY (two instances, submit on one); PostgreSQL polling only (NOTIFY off,
-   ``job_poll_seconds`` 1.0).
+   PostgreSQL with LISTEN/NOTIFY (two instances: submitted on one whose engine is not loaded, started by
+   the other); the same with polling only (NOTIFY off, ``job_poll_seconds`` 1.0).
 
 Starts its own PostgreSQL (Debian's package, as the tests: tests/pg_server.py) and S3 (moto) servers.
 Prints a Markdown section for bench/RESULTS.md.
@@ -100,16 +100,20 @@ def store_throughput(target: str, jobs: int, workers: int) -> float:
 
 
 async def start_latency(settings_list: list[Any], synth: Any, storage_of: Any, n: int) -> list[float]:
-    """Submit ``n`` jobs one after the other on the first runtime; started_at - created_at of each."""
+    """Submit ``n`` jobs one after the other on the first runtime; started_at - created_at of each.
+
+    With two runtimes the first has no engine (its model "still loading": it claims nothing), so
+    every job is started by the *other* instance: the latency is how soon that one hears of it."""
     from f5vi.jobs.requests import TTSInput
     from f5vi.jobs.runtime import JobRuntime
     from f5vi.voices.library import VoiceLibrary
 
     runtimes = []
-    for s in settings_list:
+    for i, s in enumerate(settings_list):
         s.ensure_dirs()
         library = VoiceLibrary(s.voices_dir, None, s.max_reference_seconds)
-        runtimes.append(JobRuntime(s, library, storage_of(s), synthesizer=synth))
+        engine = synth if i == len(settings_list) - 1 else None
+        runtimes.append(JobRuntime(s, library, storage_of(s), synthesizer=engine))
     for r in runtimes:
         await r.start()
     latencies: list[float] = []
@@ -147,10 +151,11 @@ def main() -> None:
     torch.set_num_threads(1)
     load = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="f5vi-bench-store-"))
+    root.chmod(0o755)  # the postgres user (tests/pg_server.py runs it as such under root) must enter it
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise SystemExit("PostgreSQL is not installed (make sysdeps)")
-    pg = PostgresServer(bin_dir, root / "pg").start()
+    pg = PostgresServer(bin_dir, root / "pg", fsync=True).start()
     s3 = MotoS3()
     s3.create_bucket("bench")
     rows: list[str] = []
@@ -227,8 +232,8 @@ def main() -> None:
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, no GPU; load average at start "
         f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; PostgreSQL {bin_dir.parent.name} (Debian, local, "
-        f"fsync off as in the tests), SQLite WAL synchronous=FULL. {args.jobs} jobs per throughput run, "
-        f"{args.latency_jobs} jobs per latency run (demo model, NFE 2, one at a time).\n"
+        f"fsync on, default synchronous_commit), SQLite WAL synchronous=FULL. {args.jobs} jobs per throughput"
+        f" run, {args.latency_jobs} jobs per latency run (demo model, NFE 2, one at a time).\n"
     )
     print("| measure | SQLite | PostgreSQL | PostgreSQL (no NOTIFY) |\n|---|---|---|---|")
     print("\n".join(rows))

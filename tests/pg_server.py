@@ -35,8 +35,10 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self, bin_dir: Path, root: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path, root: Path | None = None, *, fsync: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.fsync = fsync
+        """Off for the tests (speed; a crash of the test machine loses nothing we need); on for the bench."""
         self.root = Path(root or tempfile.mkdtemp(prefix="f5vi-pg-"))
         self.port = _free_port()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -80,7 +82,7 @@ class PostgresServer:
                 "-c",
                 "listen_addresses=127.0.0.1",
                 "-c",
-                "fsync=off",
+                f"fsync={'on' if self.fsync else 'off'}",
                 "-c",
                 "max_connections=200",
             ),
