@@ -136,7 +136,7 @@ def test_release_gives_unstarted_jobs_back(store: JobStore) -> None:
 
 
 def test_schema_version_is_current(store: JobStore) -> None:
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
 
 
 def test_a_version_2_sqlite_file_is_migrated(tmp_path: Path) -> None:
@@ -156,7 +156,7 @@ def test_a_version_2_sqlite_file_is_migrated(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with JobStore(path) as s:
-        assert s.schema_version() == 3
+        assert s.schema_version() == SCHEMA_VERSION
         job = s.get("old")
         assert job is not None and job.owner is None and job.cancel_requested_at is None
 

@@ -75,15 +75,26 @@ ALTER TABLE jobs ADD COLUMN lease_expires_at {real};
 ALTER TABLE jobs ADD COLUMN cancel_requested_at {real};
 CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner);
 """
-_STEPS = (_JOBS_V1, _DELIVERIES_V2, _LEASES_V3)
+_SHARED_VOICES_V4 = """
+CREATE TABLE IF NOT EXISTS shared_voices (
+    voice_id   TEXT PRIMARY KEY,
+    digest     TEXT NOT NULL,
+    audio      {blob} NOT NULL,
+    transcript TEXT,
+    metadata   {blob},
+    updated_at {real} NOT NULL
+);
+"""
+_STEPS = (_JOBS_V1, _DELIVERIES_V2, _LEASES_V3, _SHARED_VOICES_V4)
 """1: jobs. 2: deliveries (what a front door recorded about handing a result over). 3: owner, lease
-and cancel request of a job (several instances on one PostgreSQL database)."""
+and cancel request of a job (several instances on one PostgreSQL database). 4: uploaded voices shared
+by those instances (:mod:`f5vi.jobs.shared_voices`; unused on SQLite)."""
 
 SQLITE_MIGRATIONS = tuple(
-    step.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL") for step in _STEPS
+    step.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL", blob="BLOB") for step in _STEPS
 )
 POSTGRES_MIGRATIONS = tuple(
-    step.format(serial="BIGSERIAL PRIMARY KEY", real="DOUBLE PRECISION") for step in _STEPS
+    step.format(serial="BIGSERIAL PRIMARY KEY", real="DOUBLE PRECISION", blob="BYTEA") for step in _STEPS
 )
 SCHEMA_VERSION = len(_STEPS)
 
