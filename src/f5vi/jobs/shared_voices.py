@@ -101,7 +101,8 @@ class SharedVoiceLibrary(VoiceLibrary):
         ).hexdigest()
         action = (
             "DO UPDATE SET digest = excluded.digest, audio = excluded.audio,"
-            " transcript = excluded.transcript, metadata = excluded.metadata, updated_at = excluded.updated_at"
+            " transcript = excluded.transcript, metadata = excluded.metadata,"
+            " updated_at = excluded.updated_at"
             if overwrite
             else "DO NOTHING"
         )
