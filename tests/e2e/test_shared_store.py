@@ -27,7 +27,7 @@ import soundfile as sf
 
 from realtime_helpers import LONG_TEXT, VOICE, sse_events
 from s3_server import ACCESS_KEY, SECRET_KEY, MotoS3
-from server_helpers import LiveServer, demo_model, poll_until, server_env, write_voice
+from server_helpers import LiveServer, demo_model, poll_until, server_env, wav_bytes, write_voice
 
 pytestmark = pytest.mark.slow
 
@@ -106,7 +106,7 @@ def view(server: LiveServer, job_id: str) -> dict[str, Any]:
 
 
 def submit(server: LiveServer, text: str, **extra: Any) -> dict[str, Any]:
-    response = server.client.post("/tts", json={"text": text, "ref_name": VOICE, **extra})
+    response = server.client.post("/tts", json={"text": text, "ref_name": VOICE} | extra)
     assert response.status_code in (200, 202), response.text
     return response.json()
 
@@ -188,6 +188,20 @@ def test_submit_on_one_follow_kill_and_download_on_the_other(cluster: Cluster) -
         assert rate == 24_000 and len(audio) > 0
     assert other.client.post(done["result"]["confirmation_url"]).status_code == 200
     assert a.client.get("/check-download/shared-idem").json()["confirmed"] is True
+
+
+def test_a_voice_uploaded_on_one_instance_is_used_and_deleted_on_the_other(cluster: Cluster) -> None:
+    a, b = cluster.servers["A"], cluster.servers["B"]
+    files = {"file": ("mine.wav", wav_bytes(3.0), "audio/wav")}
+    uploaded = a.client.post(
+        "/voices", files=files, data={"voice_id": "shared_spk", "transcript": "xin chào."}
+    )
+    assert uploaded.status_code in (200, 201), uploaded.text
+    assert "shared_spk" in [v["id"] for v in b.client.get("/voices").json()["voices"]]
+    job = submit(b, "Giọng của tôi.", ref_name="shared_spk", nfe_step=2)
+    assert wait_final(a, job["job_id"])["state"] == "succeeded"  # whichever instance ran it had the voice
+    assert b.client.delete("/voices/shared_spk").status_code == 200
+    assert a.client.get("/voices/shared_spk").status_code == 404
 
 
 def test_kill_9_of_the_runner_and_the_other_instance_finishes_the_job(cluster: Cluster) -> None:
