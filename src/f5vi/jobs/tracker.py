@@ -141,7 +141,8 @@ class JobTracker:
     async def wait_terminal(self, job_id: str, timeout: float | None) -> None:
         active = self._active.get(job_id)
         current = self._snapshots.get(job_id)
-        if active is None and self.owner is not None:
+        if self.owner is not None:
+            # Shared store: the job may run elsewhere, or move elsewhere (a lost lease) while we wait.
             await asyncio.wait_for(self._wait_elsewhere(job_id), timeout)
             return
         if active is None or current is None or current.is_terminal:
@@ -149,7 +150,8 @@ class JobTracker:
         await asyncio.wait_for(active.done.wait(), timeout)
 
     async def _wait_elsewhere(self, job_id: str) -> None:
-        """A job another instance runs: its updates (NOTIFY) or the row, every ``poll_seconds``."""
+        """Until the row is terminal: woken by the job's updates (ours, or another instance's through
+        NOTIFY), and re-reading the row at least every ``poll_seconds``."""
         with self.events.subscribe(job_id) as updates:
             while True:
                 job = await self.db(self.store.get, job_id)
