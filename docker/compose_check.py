@@ -41,9 +41,9 @@ def until(fn: Any, what: str, timeout: float) -> Any:
 
 
 def submit() -> None:
-    until(lambda: call(f"{LB}/health").get("status") == "ok", "the balancer answers /health", 600)
+    until(lambda: call(f"{LB}/health").get("ready"), "the balancer answers /health", 600)
     for url in INSTANCES.values():
-        until(lambda u=url: call(f"{u}/health").get("status") == "ok", f"{url} ready", 600)
+        until(lambda u=url: call(f"{u}/health").get("ready"), f"{url} ready", 600)
     job = call(f"{LB}/tts", {"text": TEXT, "ref_name": "vi_north_male", "nfe_step": 32})
     job_id = job["job_id"]
 
