@@ -42,6 +42,17 @@ def test_an_upload_on_one_instance_is_used_listed_replaced_and_deleted_on_the_ot
         b.close()
 
 
+def test_uploads_made_before_sharing_are_adopted_not_lost(tmp_path: Path, pg_url: str) -> None:
+    VoiceLibrary(tmp_path / "a/data/voices", None).upload("old", wav_bytes(2.0), "giọng cũ.")  # SQLite days
+    a, b = instance(tmp_path / "a", pg_url), instance(tmp_path / "b", pg_url)
+    try:
+        assert [v.id for v in a.list()] == ["old"]  # kept, and written to the table
+        assert b.get("old").transcript == "giọng cũ."
+    finally:
+        a.close()
+        b.close()
+
+
 def test_sqlite_keeps_the_plain_library(tmp_path: Path) -> None:
     library = voice_library(local_settings(tmp_path))
     assert type(library) is VoiceLibrary

@@ -9,14 +9,18 @@ without a second index. The bucket stays what it is for: large outputs handed to
 :class:`SharedVoiceLibrary` is the :class:`~f5vi.voices.library.VoiceLibrary` of such an instance:
 its upload directory is a cache of table ``shared_voices``. Before a voice is used, listed, uploaded
 over or deleted, the instance compares the row's digest with what it holds and fetches, replaces or
-removes its copy; an upload or a new transcript is written to the table after the local write. The
-shipped and operator (read-only) voices are each instance's own files, as before.
+removes its copy; an upload or a new transcript is written to the table after the local write. A
+hidden marker ``.shared-<id>.digest`` beside a copy says it came from the table, so a copy whose row is
+gone was deleted elsewhere and is removed, while an upload made before the instance was switched to
+PostgreSQL (no marker) is *adopted*: written to the table, not lost. The shipped and operator
+(read-only) voices are each instance's own files, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 from typing import Any
 
 from f5vi.config import Settings
@@ -39,8 +43,6 @@ class SharedVoiceLibrary(VoiceLibrary):
     def __init__(self, *args: Any, database_url: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._db = PostgresDatabase(database_url, POSTGRES_MIGRATIONS, name="voice table")
-        self._digests: dict[str, str] = {}
-        """Digest of the copy this instance holds, per uploaded voice id."""
 
     @classmethod
     def for_settings(cls, settings: Settings, transcriber: Any = None) -> SharedVoiceLibrary:
@@ -60,18 +62,40 @@ class SharedVoiceLibrary(VoiceLibrary):
         with self._db.lock:
             return list(self._db.connection.execute(sql, params).fetchall())
 
+    def _marker(self, voice_id: str) -> Path:
+        return self.voices_dir / f".shared-{voice_id}.digest"
+
+    def _held(self, voice_id: str) -> str | None:
+        """Digest of the table's version this instance holds a copy of (None: not from the table)."""
+        try:
+            return self._marker(voice_id).read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return None
+
+    def _mark(self, voice_id: str, digest: str | None) -> None:
+        if digest is None:
+            self._marker(voice_id).unlink(missing_ok=True)
+        else:
+            self._marker(voice_id).write_text(digest + "\n", encoding="ascii")
+
     def _sync(self, voice_id: str) -> None:
-        """Make the local copy of uploaded voice ``voice_id`` what the table says (or remove it)."""
+        """Make the local copy of uploaded voice ``voice_id`` what the table says."""
         if self._read_only_home(voice_id) is not None:
             return
         rows = self._query("SELECT digest FROM shared_voices WHERE voice_id = ?", (voice_id,))
         with self._lock:
-            if not rows:
-                if self._uploads.has(voice_id):
-                    self._uploads.remove(voice_id)
-                self._digests.pop(voice_id, None)
-            elif self._digests.get(voice_id) != rows[0][0] or not self._uploads.has(voice_id):
+            self._reconcile(voice_id, rows[0][0] if rows else None)
+
+    def _reconcile(self, voice_id: str, digest: str | None) -> None:
+        local = self._uploads.has(voice_id)
+        if digest is None:
+            if local and self._held(voice_id) is not None:  # came from the table, deleted elsewhere
+                self._uploads.remove(voice_id)
+                self._mark(voice_id, None)
+            elif local and not self._publish(voice_id, overwrite=False):  # adopt a pre-sharing upload
                 self._fetch(voice_id)
+        elif not local or self._held(voice_id) != digest:
+            self._fetch(voice_id)
 
     def _fetch(self, voice_id: str) -> None:
         rows = self._query(
@@ -86,11 +110,11 @@ class SharedVoiceLibrary(VoiceLibrary):
         if metadata is not None:
             self._uploads.write_bytes(voice_id, METADATA_SUFFIX, bytes(metadata))
         self._uploads.write_bytes(voice_id, AUDIO_SUFFIX, bytes(audio))
-        self._digests[voice_id] = digest
+        self._mark(voice_id, digest)
 
-    def _publish(self, voice_id: str, *, overwrite: bool) -> None:
-        """Write the local files of ``voice_id`` to the table; a new id taken meanwhile elsewhere
-        (two instances uploading one id at once) is refused here and the local copy dropped."""
+    def _publish(self, voice_id: str, *, overwrite: bool) -> bool:
+        """Write the local files of ``voice_id`` to the table. False: without ``overwrite`` the id was
+        taken meanwhile elsewhere (two instances uploading one id at once); nothing written."""
         audio = self._uploads.file(voice_id, AUDIO_SUFFIX).read_bytes()
         transcript_path = self._uploads.file(voice_id, TRANSCRIPT_SUFFIX)
         metadata_path = self._uploads.file(voice_id, METADATA_SUFFIX)
@@ -114,11 +138,9 @@ class SharedVoiceLibrary(VoiceLibrary):
                 (voice_id, digest, audio, transcript, metadata, time.time()),
             )
             written = cur.rowcount == 1
-        if not written:
-            self._uploads.remove(voice_id)
-            self._digests.pop(voice_id, None)
-            raise VoiceExistsError(f"voice {voice_id!r} already exists")
-        self._digests[voice_id] = digest
+        if written:
+            self._mark(voice_id, digest)
+        return written
 
     # ------------------------------------------------------------------ VoiceLibrary
     def _home(self, voice_id: str) -> Any:
@@ -132,18 +154,17 @@ class SharedVoiceLibrary(VoiceLibrary):
     def list(self) -> list[Voice]:
         shared = {row[0]: row[1] for row in self._query("SELECT voice_id, digest FROM shared_voices")}
         with self._lock:
-            for voice_id in list(self._uploads.ids()):
-                if voice_id not in shared and self._read_only_home(voice_id) is None:
-                    self._uploads.remove(voice_id)
-                    self._digests.pop(voice_id, None)
-            for voice_id, digest in shared.items():
-                if self._digests.get(voice_id) != digest or not self._uploads.has(voice_id):
-                    self._fetch(voice_id)
+            for voice_id in sorted(set(self._uploads.ids()) | set(shared)):
+                if self._read_only_home(voice_id) is None:
+                    self._reconcile(voice_id, shared.get(voice_id))
         return super().list()
 
     def upload(self, voice_id: str, data: bytes, *args: Any, overwrite: bool = False, **kwargs: Any) -> Voice:
         voice = super().upload(voice_id, data, *args, overwrite=overwrite, **kwargs)
-        self._publish(voice.id, overwrite=overwrite)
+        if not self._publish(voice.id, overwrite=overwrite):
+            with self._lock:
+                self._uploads.remove(voice.id)
+            raise VoiceExistsError(f"voice {voice.id!r} already exists")
         return voice
 
     def ensure_transcript(self, voice: Voice) -> Voice:
@@ -157,7 +178,7 @@ class SharedVoiceLibrary(VoiceLibrary):
         self._db.open()
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM shared_voices WHERE voice_id = ?", (voice_id,))
-        self._digests.pop(voice_id, None)
+        self._mark(voice_id, None)
 
     def close(self) -> None:
         self._db.close()
