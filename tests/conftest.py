@@ -49,3 +49,24 @@ def demo_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesizer
         yield Synthesizer.from_settings(settings)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """One real PostgreSQL server for the session (tests/pg_server.py); installed by ``make sysdeps``."""
+    from pg_server import PostgresServer, postgres_bin
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL is not installed: run `make sysdeps` (Debian package `postgresql`)")
+    server = PostgresServer(bin_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: object) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    return pg_server.new_database()  # type: ignore[attr-defined]

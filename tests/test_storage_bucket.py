@@ -1,4 +1,4 @@
-"""Results mirrored to an S3-compatible bucket (a local stand-in): for the HTTP API as for RunPod."""
+"""Results mirrored to an S3-compatible bucket (moto's server, tests/s3_server.py): HTTP API and RunPod."""
 
 from __future__ import annotations
 
@@ -15,20 +15,22 @@ from fastapi.testclient import TestClient
 from f5vi.api.app import create_app
 from f5vi.engine.synthesizer import Synthesizer
 from f5vi.storage import BucketMirroredStorage, LocalOutputStorage, StorageConfigError, output_storage
-from local_http import FakeS3
+from s3_server import MotoS3
 from server_helpers import local_settings, poll_until, write_voice
 
 CREDENTIALS = {"s3_access_key_id": "test-access", "s3_secret_access_key": "test-secret"}
 
 
 @pytest.fixture(scope="module")
-def fake_s3() -> Iterator[FakeS3]:
-    fake = FakeS3()
-    yield fake
-    fake.close()
+def fake_s3() -> Iterator[MotoS3]:
+    server = MotoS3()
+    for bucket in ("results", "http-results"):
+        server.create_bucket(bucket)
+    yield server
+    server.close()
 
 
-def test_a_saved_file_is_uploaded_and_its_presigned_url_serves_it(tmp_path: Path, fake_s3: FakeS3) -> None:
+def test_a_saved_file_is_uploaded_and_its_presigned_url_serves_it(tmp_path: Path, fake_s3: MotoS3) -> None:
     settings = local_settings(tmp_path, s3_endpoint_url=fake_s3.url, s3_bucket="results", **CREDENTIALS)
     storage = output_storage(settings)
     assert isinstance(storage, BucketMirroredStorage)
@@ -55,7 +57,7 @@ def test_half_a_bucket_configuration_is_refused(tmp_path: Path) -> None:
 
 
 def test_http_downloads_redirect_to_the_bucket(
-    tmp_path: Path, fake_s3: FakeS3, demo_synth: Synthesizer
+    tmp_path: Path, fake_s3: MotoS3, demo_synth: Synthesizer
 ) -> None:
     settings = local_settings(
         tmp_path, s3_endpoint_url=fake_s3.url, s3_bucket="http-results", normalizer="none", **CREDENTIALS

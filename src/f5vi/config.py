@@ -173,6 +173,29 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(
         2, description="Starts of one job before a restart that interrupts it marks it failed (1 retry)."
     )
+    database_url: str | None = Field(
+        None,
+        description="The job store: `sqlite:///path` (default: <data_dir>/jobs.sqlite3, one process) or"
+        " `postgresql://user:pass@host/db` (several instances share the jobs; outputs must then go to the"
+        " bucket, F5VI_S3_BUCKET). See docs/deployment.md.",
+    )
+    instance_id: str | None = Field(
+        None, description="This instance's name as owner of claimed jobs (default: host-pid-random)."
+    )
+    job_lease_seconds: float = Field(
+        30.0,
+        description="PostgreSQL store: a claimed job stays this instance's while it renews the lease"
+        " (every third of it); a job whose lease expired is taken over by another instance.",
+    )
+    job_poll_seconds: float = Field(
+        1.0,
+        description="PostgreSQL store: how often an instance looks for work, kills and changes of jobs it"
+        " follows when no NOTIFY arrived (NOTIFY wakes it at once).",
+    )
+    job_notify: bool = Field(
+        True,
+        description="PostgreSQL store: LISTEN for the other instances' changes (immediate); off: poll only.",
+    )
     job_record_ttl_seconds: float = Field(
         7 * 24 * 3600.0, description="Finished job records (not their audio) are kept this long."
     )
@@ -238,6 +261,15 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def job_database_url(self) -> str:
+        """``database_url``, or the SQLite file in the data directory."""
+        return self.database_url or f"sqlite:///{self.database_path}"
+
+    @property
+    def shared_job_store(self) -> bool:
+        return self.job_database_url.startswith(("postgresql://", "postgres://"))
 
     @property
     def demo_model_path(self) -> Path:

@@ -78,6 +78,9 @@ class StoredFile:
 
 
 class OutputStorage(ABC):
+    shared = False
+    """Every instance can hand out what any instance saved (required with a shared job store)."""
+
     """Output files of finished jobs, addressed by the names :func:`make_output_filename` makes."""
 
     @abstractmethod
@@ -199,11 +202,18 @@ class BucketSettings:
 
 
 class BucketMirroredStorage(LocalOutputStorage):
-    """Local files, each also uploaded to an S3-compatible bucket when it is saved."""
+    """Local files, each also uploaded to an S3-compatible bucket when it is saved.
 
-    def __init__(self, root: Path, bucket: BucketSettings) -> None:
+    ``required`` (several instances on one job store): a failed upload fails the save, since no
+    other instance could serve the local copy.
+    """
+
+    shared = True
+
+    def __init__(self, root: Path, bucket: BucketSettings, *, required: bool = False) -> None:
         super().__init__(root)
         self.bucket = bucket
+        self.required = required
         self._client: Any = None
 
     def key(self, filename: str) -> str:
@@ -214,6 +224,9 @@ class BucketMirroredStorage(LocalOutputStorage):
         try:
             url = self._upload(filename)
         except Exception as exc:  # the local copy still serves; the job does not fail for this
+            if self.required:
+                self.delete(filename)
+                raise StorageConfigError(f"upload of {filename} to the bucket failed: {exc}") from exc
             logger.error("upload of %s to the bucket failed (%s); serving it locally", filename, exc)
             return stored
         expires = time.time() + self.bucket.url_ttl_seconds
@@ -284,4 +297,4 @@ def output_storage(settings: Settings) -> OutputStorage:
     bucket = bucket_settings(settings)
     if bucket is None:
         return LocalOutputStorage(settings.output_dir)
-    return BucketMirroredStorage(settings.output_dir, bucket)
+    return BucketMirroredStorage(settings.output_dir, bucket, required=settings.shared_job_store)

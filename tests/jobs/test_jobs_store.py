@@ -1,4 +1,8 @@
-"""JobStore: atomic, durable transitions; idempotency; restart recovery; retention queries."""
+"""JobStore: atomic, durable transitions; idempotency; restart recovery; retention queries.
+
+Tests taking the ``store`` fixture run twice: on SQLite (the default) and on a real PostgreSQL
+server (tests/pg_server.py). The work-sharing half of the store is in test_jobs_store_sharing.py.
+"""
 
 from __future__ import annotations
 
@@ -76,10 +80,15 @@ def create(store: JobStore, job_id: str, **kw: object) -> None:
     )
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    s = JobStore(tmp_path / "jobs.sqlite3", clock=Clock())
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> JobStore:
+    if request.param == "sqlite":
+        target: str | Path = tmp_path / "jobs.sqlite3"
+    else:
+        target = request.getfixturevalue("pg_url")
+    s = JobStore(target, clock=Clock())
     s.open()
+    assert s.backend == request.param
     yield s
     s.close()
 
@@ -97,7 +106,9 @@ def test_create_and_read_back(store: JobStore) -> None:
     assert store.get("nope") is None
 
 
-def test_wal_and_full_sync(store: JobStore, tmp_path: Path) -> None:
+def test_wal_and_full_sync(tmp_path: Path) -> None:
+    with JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite3'}") as store:
+        assert store.backend == "sqlite" and store.path == tmp_path / "jobs.sqlite3"
     conn = sqlite3.connect(tmp_path / "jobs.sqlite3")
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

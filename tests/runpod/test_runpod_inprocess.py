@@ -22,7 +22,8 @@ import pytest
 
 from f5vi.config import Settings
 from f5vi.runpod.handler import EXIT_CONFIG_ERROR, RunPodWorker, StartupError
-from local_http import FakeS3, LocalHTTPServer, QuietHandler
+from local_http import LocalHTTPServer, QuietHandler
+from s3_server import MotoS3
 
 REPO = Path(__file__).resolve().parents[2]
 VOICE = "vi_north_male"
@@ -55,10 +56,11 @@ class HookReceiver:
 
 # ------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
-def fake_s3() -> Iterator[FakeS3]:
-    fake = FakeS3()
-    yield fake
-    fake.close()
+def fake_s3() -> Iterator[MotoS3]:
+    server = MotoS3()
+    server.create_bucket("tts-results")
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,7 @@ def progress() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def worker(
     tmp_path_factory: pytest.TempPathFactory,
-    fake_s3: FakeS3,
+    fake_s3: MotoS3,
     hooks: HookReceiver,
     progress: list[dict[str, Any]],
 ) -> Iterator[RunPodWorker]:
@@ -125,7 +127,7 @@ def _handle(worker: RunPodWorker, job_id: str, payload: dict[str, Any]) -> dict[
 
 # ------------------------------------------------------------------------------------ tests
 def test_s3_delivery_uploads_once_and_returns_a_working_presigned_url(
-    worker: RunPodWorker, fake_s3: FakeS3, hooks: HookReceiver
+    worker: RunPodWorker, fake_s3: MotoS3, hooks: HookReceiver
 ) -> None:
     assert worker.use_s3
     hooks.script = [503]  # this delivery's only attempt fails (webhook_retries=0)

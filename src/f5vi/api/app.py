@@ -49,6 +49,7 @@ from f5vi.engine.loading import load_synthesizer
 from f5vi.errors import scrub
 from f5vi.jobs.runtime import JobRuntime
 from f5vi.jobs.scheduler import EngineScheduler
+from f5vi.jobs.shared_voices import voice_library
 from f5vi.metrics import Metrics
 from f5vi.storage import output_storage
 from f5vi.voices.library import VoiceLibrary
@@ -123,7 +124,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
         storage = output_storage(settings)
-        library = VoiceLibrary.from_settings(settings)
+        library = voice_library(settings)  # uploads shared through PostgreSQL with a shared job store
         app_metrics: Metrics = app.state.metrics
         runtime = JobRuntime(settings, library, storage, synthesizer=synthesizer, stream_observer=app_metrics)
         app.state.storage = storage

@@ -1,5 +1,10 @@
 """One SQLite file, used safely: WAL, ``synchronous=FULL``, one process at a time, a schema version.
 
+The schema is a list of migrations (step ``n`` takes version ``n-1`` to ``n``; ``PRAGMA user_version``
+holds the version): opening applies the missing ones and refuses a file newer than this f5vi. The
+PostgreSQL twin is :mod:`f5vi.jobs.pg_database`; attributes ``shared``, ``for_update`` and
+``skip_locked`` and :meth:`Database.notify` say what differs for the store.
+
 A second server pointed at the same data directory would interleave two engines' job tables; an
 exclusive ``flock`` on ``<file>.lock`` makes that a clear start-up error instead. The connection is
 shared by threads behind one re-entrant lock; :meth:`Database.transaction` is ``BEGIN IMMEDIATE``,
@@ -12,7 +17,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,11 +31,17 @@ class StoreLockedError(DatabaseError):
 
 
 class Database:
-    def __init__(self, path: Path, schema: str, version: int, *, exclusive: bool, name: str) -> None:
+    shared = False
+    """One process owns the file (the flock below): no other instance claims its jobs."""
+    for_update = ""
+    """SQLite has no row locks; ``BEGIN IMMEDIATE`` already serialises writers."""
+    skip_locked = ""
+
+    def __init__(self, path: Path, migrations: Sequence[str], *, exclusive: bool, name: str) -> None:
         self.path = Path(path)
         self.lock = threading.RLock()
-        self._schema = schema
-        self._version = version
+        self._migrations = migrations
+        self._version = len(migrations)
         self._exclusive = exclusive
         self._name = name
         self._conn: sqlite3.Connection | None = None
@@ -55,7 +66,8 @@ class Database:
                     raise DatabaseError(
                         f"{self._name} schema {found} is newer than this f5vi ({self._version})"
                     )
-                conn.executescript(self._schema)  # CREATE ... IF NOT EXISTS: also adds new tables
+                for step in self._migrations[found:]:
+                    conn.executescript(step)
                 conn.execute(f"PRAGMA user_version={self._version}")
             except BaseException:
                 self._release_process_lock()
@@ -89,6 +101,18 @@ class Database:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    def schema_version(self) -> int:
+        with self.lock:
+            return int(self.connection.execute("PRAGMA user_version").fetchone()[0])
+
+    @staticmethod
+    def notify(conn: sqlite3.Connection, event: str, job_id: str) -> None:
+        """Nothing to tell: no other process reads this file."""
+
+    @staticmethod
+    def is_unique_violation(exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
 
     def _acquire_process_lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")

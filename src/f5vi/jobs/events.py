@@ -67,6 +67,10 @@ class EventHub:
         self._subscribers.add(sub)
         return sub
 
+    def followed(self) -> set[str]:
+        """The job ids someone subscribed to (one job each; a subscription to all is not counted)."""
+        return {sub.job_id for sub in self._subscribers if sub.job_id is not None}
+
     def publish(self, job: Job) -> None:
         for sub in list(self._subscribers):
             sub._offer(job)

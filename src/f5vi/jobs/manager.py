@@ -37,6 +37,7 @@ from f5vi.jobs.queue import WorkItem
 from f5vi.jobs.requests import RequestBuilder, TTSInput
 from f5vi.jobs.retention import OutputRetention
 from f5vi.jobs.scheduler import EngineScheduler
+from f5vi.jobs.sharing import WorkSharing
 from f5vi.jobs.states import InvalidTransitionError, JobState
 from f5vi.jobs.store import DuplicateJobError, JobStore
 from f5vi.jobs.tracker import CancelReason, JobTracker
@@ -58,6 +59,7 @@ class JobManager:
         requests: RequestBuilder,
         retention: OutputRetention,
         background: BackgroundTasks,
+        sharing: WorkSharing | None = None,
     ) -> None:
         """The parts come from :class:`~f5vi.jobs.runtime.JobRuntime`, which wires the job system."""
         self.settings = settings
@@ -66,6 +68,7 @@ class JobManager:
         self._tracker = tracker
         self._retention = retention
         self._background = background
+        self.sharing = sharing
         self._retention_task: asyncio.Task[None] | None = None
         self._submit_lock = asyncio.Lock()
         self._accepting = False
@@ -82,6 +85,9 @@ class JobManager:
             return
         tracker = self._tracker
         await tracker.open()
+        if self.sharing is not None:
+            await self._start_shared()
+            return
         report = await tracker.db(self.store.recover, max_attempts=self.settings.job_max_attempts)
         for job_id in report.requeued:
             logger.warning("job %s was running when the server stopped; it will run again", job_id)
@@ -99,20 +105,40 @@ class JobManager:
             logger.info("resuming %d queued job(s)", len(report.queued))
         self._accepting = True
         self._started = True
+        self._start_retention()
+
+    async def _start_shared(self) -> None:
+        """A shared store: nothing to recover (others may be running jobs); claim work from now on."""
+        assert self.sharing is not None
+        logger.info(
+            "job store shared through PostgreSQL; this instance is %r (lease %.0f s)",
+            self.sharing.owner,
+            self.settings.job_lease_seconds,
+        )
+        self.sharing.start()
+        self._accepting = True
+        self._started = True
+        self._start_retention()
+
+    def _start_retention(self) -> None:
         if self.settings.cleanup_interval_seconds > 0:
             self._retention_task = asyncio.create_task(
                 self._retention.run_forever(self.settings.cleanup_interval_seconds), name="f5vi-retention"
             )
 
     def stop_accepting(self) -> None:
-        """Refuse new jobs (503) from now on; what is queued stays queued."""
+        """Refuse new jobs (503) from now on; what is queued stays queued (shared: claim no more)."""
         self._accepting = False
+        if self.sharing is not None:
+            self.sharing.claiming = False
 
     async def close(self) -> None:
         """After the engine stopped: end background work and close the store."""
         if not self._started:
             return
         self._accepting = False
+        if self.sharing is not None:
+            await self.sharing.stop()
         if self._retention_task is not None:
             self._retention_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -167,8 +193,12 @@ class JobManager:
                 )
             except DuplicateJobError as exc:
                 return self._replay(exc.existing, job_request), False
-            self._tracker.activate(job)
-            self.scheduler.enqueue(WorkItem(kind=JOB_KIND_TTS, key=job.id), force=True)
+            if self.sharing is not None:
+                self._tracker.remember(job)
+                self.sharing.wake()  # whichever instance has room claims it (NOTIFY wakes the others)
+            else:
+                self._tracker.activate(job)
+                self.scheduler.enqueue(WorkItem(kind=JOB_KIND_TTS, key=job.id), force=True)
         logger.info("job %s queued (voice=%s, %d chars)", job.id, job_request.voice_id, len(job_request.text))
         self._tracker.events.publish(job)
         return job, True
@@ -190,6 +220,8 @@ class JobManager:
     def _replay(self, existing: Job, request: JobRequest) -> Job:
         if existing.request_hash != request.fingerprint():
             raise JobConflictError(existing)
+        if self.sharing is not None and self._tracker.active(existing.id) is None:
+            return existing  # fresh from the shared table; a snapshot here may be behind
         return self._tracker.snapshot(existing.id) or existing
 
     # ================================================================== read
@@ -270,6 +302,8 @@ class JobManager:
             raise UnknownJobError(job_id)
         if job.is_terminal:
             raise JobFinishedError(job)
+        if self.sharing is not None and tracker.active(job_id) is None:
+            return await self._cancel_elsewhere(job_id, wait_seconds)
         if self.scheduler.queue.remove(job_id) is not None:
             try:
                 job = await tracker.finish(
@@ -298,6 +332,22 @@ class JobManager:
         job = await tracker.reload(job_id)
         if job.is_terminal and job.state is not JobState.CANCELLED:
             raise JobFinishedError(job)
+        return job
+
+    async def _cancel_elsewhere(self, job_id: str, wait_seconds: float) -> Job:
+        """Shared store, a job this instance does not hold: cancel it if nobody does, else ask its
+        owner (it stops at its next ODE step) and wait up to ``wait_seconds`` for it to end."""
+        tracker = self._tracker
+        job = await tracker.db(self.store.request_cancel, job_id)
+        tracker.show(job)
+        if not job.is_terminal:
+            with contextlib.suppress(TimeoutError):
+                await tracker.wait_terminal(job_id, wait_seconds)
+            job = await tracker.reload(job_id)
+        if job.is_terminal and job.state is not JobState.CANCELLED:
+            raise JobFinishedError(job)
+        if job.state is JobState.CANCELLED:
+            logger.info("job %s cancelled (asked here, held by %s)", job_id, job.owner or "nobody")
         return job
 
     # ================================================================== downloads

@@ -153,6 +153,12 @@ class Job:
     result: JobResult | None = None
     confirmed_at: float | None = None
     output_deleted_at: float | None = None
+    owner: str | None = None
+    """The instance that claimed the job (a shared PostgreSQL store; see :mod:`f5vi.jobs.sharing`)."""
+    lease_expires_at: float | None = None
+    """Until when the owner's claim holds; after it another instance may take the job over."""
+    cancel_requested_at: float | None = None
+    """A kill asked on another instance than the owner; the owner stops the run at its next step."""
 
     @property
     def is_terminal(self) -> bool:

@@ -87,6 +87,7 @@ class ProgressWriter:
                         chunk_index=pending.chunk_index,
                         chunk_count=pending.chunk_count,
                         eta_seconds=pending.eta_seconds,
+                        owner=tracker.owner,
                     )
                 except Exception as exc:  # e.g. a full disk: clients see it once a write succeeds
                     if not active.progress_write_failed:

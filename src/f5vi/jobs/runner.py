@@ -36,6 +36,7 @@ from f5vi.jobs.queue import WorkItem
 from f5vi.jobs.requests import VoiceResolver, needs_transcripts, resolve_request, with_transcripts
 from f5vi.jobs.scheduler import EngineScheduler
 from f5vi.jobs.states import InvalidTransitionError, JobState
+from f5vi.jobs.store import LeaseLostError
 from f5vi.jobs.tracker import ActiveJob, CancelReason, JobTracker
 from f5vi.storage import OutputStorage, OutputWriteError, StoredFile
 
@@ -101,17 +102,28 @@ class JobRunner:
             return
         logger.info("job %s running (attempt %d)", job_id, job.attempts)
         try:
+            await self._run_started(job, active)
+        except LeaseLostError:
+            self._lease_lost(job_id)
+
+    async def _run_started(self, job: Job, active: ActiveJob) -> None:
+        job_id = job.id
+        try:
             started = time.monotonic()
             result = await self._synthesize(job, active)
             await self._store(job, active, result, started)
         except SynthesisCancelled:
-            if active.cancel_reason is CancelReason.SHUTDOWN:
+            if active.cancel_reason is CancelReason.LEASE_LOST:
+                self._lease_lost(job_id)
+            elif active.cancel_reason is CancelReason.SHUTDOWN:
                 await self._requeue_for_shutdown(job_id)
             else:
                 await self._finish(
                     job_id, JobState.CANCELLED, "cancelled", "cancelled by request while running"
                 )
                 logger.info("job %s cancelled while running", job_id)
+        except LeaseLostError:
+            raise
         except Exception as exc:
             error = as_f5vi_error(exc)
             if error.is_internal:
@@ -119,6 +131,11 @@ class JobRunner:
             else:
                 logger.warning("job %s failed: %s: %s", job_id, error.code, error.message)
             await self._finish(job_id, JobState.FAILED, error.code, error.message)
+
+    def _lease_lost(self, job_id: str) -> None:
+        """Another instance holds the job now (shared store): it finishes it; we wrote nothing."""
+        logger.warning("job %s: this instance lost its lease; the run is abandoned", job_id)
+        self.tracker.release(job_id)
 
     async def _synthesize(self, job: Job, active: ActiveJob) -> SynthesisResult:
         synth = self.scheduler.synthesizer
@@ -172,9 +189,11 @@ class JobRunner:
                     f"the job database did not record the result ({type(exc).__name__}: {exc}); "
                     "submit the job again"
                 ) from exc
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await anyio.to_thread.run_sync(self.storage.delete, job.output_filename)
+        except BaseException as exc:
+            # A lost lease leaves the file alone: the instance that took the job over writes the same name.
+            if not isinstance(exc, LeaseLostError) and active.cancel_reason is not CancelReason.LEASE_LOST:
+                with contextlib.suppress(Exception):
+                    await anyio.to_thread.run_sync(self.storage.delete, job.output_filename)
             raise
 
     async def _succeed(self, job: Job, result: SynthesisResult, stored: StoredFile, started: float) -> None:

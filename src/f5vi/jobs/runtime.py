@@ -31,14 +31,16 @@ from f5vi.jobs.events import EventHub
 from f5vi.jobs.manager import JobManager
 from f5vi.jobs.models import JOB_KIND_TTS
 from f5vi.jobs.progress import ProgressWriter
+from f5vi.jobs.queue import WorkItem
 from f5vi.jobs.requests import RequestBuilder, VoiceResolver, load_lexicons
 from f5vi.jobs.retention import OutputRetention
 from f5vi.jobs.runner import Encoder, JobRunner, default_encoder
 from f5vi.jobs.scheduler import EngineScheduler
+from f5vi.jobs.sharing import WorkSharing, default_instance_id
 from f5vi.jobs.store import JobStore
 from f5vi.jobs.streaming import WORK_KIND_STREAM, StreamObserver, StreamService
 from f5vi.jobs.tracker import JobTracker
-from f5vi.storage import OutputStorage
+from f5vi.storage import OutputStorage, StorageConfigError
 
 if TYPE_CHECKING:
     from f5vi.engine.synthesizer import Synthesizer
@@ -70,7 +72,15 @@ class JobRuntime:
             settings.queue_max, synthesizer, concurrency=settings.engine_concurrency
         )
         self.requests = RequestBuilder(settings, voices, load_lexicons(settings))
-        tracker = JobTracker(store or JobStore(settings.database_path, clock=clock), EventHub(), clock)
+        store = store or JobStore(settings.job_database_url, clock=clock)
+        owner = settings.instance_id or default_instance_id()
+        tracker = JobTracker(
+            store,
+            EventHub(),
+            clock,
+            owner=owner if store.shared else None,
+            poll_seconds=settings.job_poll_seconds,
+        )
         background = BackgroundTasks()
         runner = JobRunner(
             tracker,
@@ -81,7 +91,16 @@ class JobRuntime:
             encoder or default_encoder,
             self.requests.server_lexicon,
         )
-        self.scheduler.register(JOB_KIND_TTS, runner.run, interrupt=runner.interrupt)
+        sharing = self._work_sharing(settings, store, tracker, storage, owner) if store.shared else None
+
+        async def run_job(item: WorkItem) -> None:
+            try:
+                await runner.run(item)
+            finally:
+                if sharing is not None:
+                    sharing.wake()  # room for the next job: claim one
+
+        self.scheduler.register(JOB_KIND_TTS, run_job, interrupt=runner.interrupt)
         self.manager = JobManager(
             settings,
             self.scheduler,
@@ -89,6 +108,7 @@ class JobRuntime:
             self.requests,
             OutputRetention(tracker, storage, settings),
             background,
+            sharing,
         )
         self.streams = StreamService(
             self.scheduler,
@@ -106,6 +126,28 @@ class JobRuntime:
         self._connections = 0
         self._no_connections = asyncio.Event()
         self._no_connections.set()
+
+    def _work_sharing(
+        self, settings: Settings, store: JobStore, tracker: JobTracker, storage: OutputStorage, owner: str
+    ) -> WorkSharing:
+        """A store shared by several instances (PostgreSQL): claims, leases, kills across them."""
+        if not storage.shared:
+            raise StorageConfigError(
+                "a PostgreSQL job store (F5VI_DATABASE_URL) is shared by several instances, so outputs"
+                " must be in a bucket every instance reaches: set F5VI_S3_BUCKET, F5VI_S3_ENDPOINT_URL,"
+                " F5VI_S3_ACCESS_KEY_ID and F5VI_S3_SECRET_ACCESS_KEY (docs/deployment.md)"
+            )
+        return WorkSharing(
+            store,
+            tracker,
+            self.scheduler,
+            tracker.events,
+            owner=owner,
+            lease_seconds=settings.job_lease_seconds,
+            poll_seconds=settings.job_poll_seconds,
+            max_attempts=settings.job_max_attempts,
+            listen_url=settings.job_database_url if settings.job_notify else None,
+        )
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncio.Event]:

@@ -51,6 +51,8 @@ class CancelReason(StrEnum):
     """A client asked (kill, RunPod cancel, timeout): the job ends ``cancelled``."""
     SHUTDOWN = "shutdown"
     """The server is stopping: the job goes back to the queue, not counted as an attempt."""
+    LEASE_LOST = "lease_lost"
+    """Another instance took the job over (shared store): stop and write nothing."""
 
 
 @dataclass
@@ -85,10 +87,21 @@ class _Unwritten:
 
 
 class JobTracker:
-    def __init__(self, store: JobStore, events: EventHub, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        events: EventHub,
+        clock: Callable[[], float],
+        *,
+        owner: str | None = None,
+        poll_seconds: float = 1.0,
+    ) -> None:
         self.store = store
         self.events = events
         self.clock = clock
+        self.owner = owner
+        """This instance's name on a shared store: every change it writes requires owning the job."""
+        self.poll_seconds = poll_seconds
         self._db_pool: ThreadPoolExecutor | None = None
         self._snapshots: OrderedDict[str, Job] = OrderedDict()
         self._active: dict[str, ActiveJob] = {}
@@ -145,6 +158,9 @@ class JobTracker:
     def active(self, job_id: str) -> ActiveJob | None:
         return self._active.get(job_id)
 
+    def active_ids(self) -> list[str]:
+        return list(self._active)
+
     def release(self, job_id: str) -> None:
         """The job is no longer queued or running in this process."""
         self._active.pop(job_id, None)
@@ -155,8 +171,12 @@ class JobTracker:
         return self._snapshots.get(job_id)
 
     async def get(self, job_id: str) -> Job | None:
+        """Memory for jobs this process runs (or, alone on its store, knows); else the database
+        (on a shared store another instance may have changed it since)."""
         job = self._snapshots.get(job_id)
-        if job is not None or not is_valid_job_id(job_id):
+        if not is_valid_job_id(job_id):
+            return job
+        if job is not None and (self.owner is None or job_id in self._active):
             return job
         return await self.db(self.store.get, job_id)
 
@@ -170,9 +190,25 @@ class JobTracker:
     async def wait_terminal(self, job_id: str, timeout: float | None) -> None:
         active = self._active.get(job_id)
         current = self._snapshots.get(job_id)
+        if self.owner is not None:
+            # Shared store: the job may run elsewhere, or move elsewhere (a lost lease) while we wait.
+            await asyncio.wait_for(self._wait_elsewhere(job_id), timeout)
+            return
         if active is None or current is None or current.is_terminal:
             return
         await asyncio.wait_for(active.done.wait(), timeout)
+
+    async def _wait_elsewhere(self, job_id: str) -> None:
+        """Until the row is terminal: woken by the job's updates (ours, or another instance's through
+        NOTIFY), and re-reading the row at least every ``poll_seconds``."""
+        with self.events.subscribe(job_id) as updates:
+            while True:
+                job = await self.db(self.store.get, job_id)
+                if job is None or job.is_terminal:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    if (await updates.get(self.poll_seconds)).is_terminal:
+                        return
 
     # ------------------------------------------------------------------ changing
     async def transition(
@@ -182,7 +218,9 @@ class JobTracker:
         known = self._snapshots.get(job_id)
         if known is not None:
             changes["progress"] = max(float(changes.get("progress", 0.0)), known.progress)
-        job = await self.db(self.store.transition, job_id, target, expected=expected, **changes)
+        job = await self.db(
+            self.store.transition, job_id, target, expected=expected, owner=self.owner, **changes
+        )
         self.update(job)
         self.events.publish(job)
         if job.is_terminal:
