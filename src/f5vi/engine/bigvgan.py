@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -163,6 +163,8 @@ def kaiser_sinc_filter1d(cutoff: float, half_width: float, kernel_size: int) -> 
 class LowPassFilter1d(nn.Module):
     """Depthwise FIR low-pass with replicate padding and a stride (the downsampler's filter)."""
 
+    filter: torch.Tensor
+
     def __init__(self, cutoff: float, half_width: float, stride: int, kernel_size: int) -> None:
         super().__init__()
         even = kernel_size % 2 == 0
@@ -179,6 +181,8 @@ class LowPassFilter1d(nn.Module):
 
 class UpSample1d(nn.Module):
     """``ratio``x upsampling: zero-stuffing transposed conv with the sinc filter, edges replicated."""
+
+    filter: torch.Tensor
 
     def __init__(self, ratio: int = 2, kernel_size: int = 12) -> None:
         super().__init__()
@@ -344,7 +348,7 @@ class BigVGAN(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
         for i, ups in enumerate(self.ups):
-            for up in ups:
+            for up in cast(nn.ModuleList, ups):
                 x = up(x)
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             xs = blocks[0](x)
