@@ -126,3 +126,15 @@ def test_end_to_end_matches_upstream_infer_process(vocoder: BigVGAN, data: dict[
     expected = data["e2e_wave"]
     assert audio.shape == expected.shape and float(expected.abs().max()) > 0.005
     assert float((audio - expected).abs().max()) < E2E_WAVE_ATOL
+
+
+def test_files_are_the_ones_the_script_wrote() -> None:
+    """Every committed file is what ``bench/bigvgan_golden.py`` wrote (its digests), and the set stays small."""
+    import hashlib
+
+    provenance = json.loads((BIGVGAN_GOLDEN / "provenance.json").read_text(encoding="utf-8"))
+    files = {p.name for p in BIGVGAN_GOLDEN.iterdir() if p.is_file()} - {"provenance.json"}
+    assert files == set(provenance["sha256"])
+    for name, digest in provenance["sha256"].items():
+        assert hashlib.sha256((BIGVGAN_GOLDEN / name).read_bytes()).hexdigest() == digest, name
+    assert sum((BIGVGAN_GOLDEN / name).stat().st_size for name in files) < 400_000
