@@ -129,7 +129,7 @@ def test_end_to_end_matches_upstream_infer_process(vocoder: BigVGAN, data: dict[
 
 
 def test_files_are_the_ones_the_script_wrote() -> None:
-    """Every committed file is what ``bench/bigvgan_golden.py`` wrote (its digests), and the set stays small."""
+    """Every committed file is what ``bench/bigvgan_golden.py`` wrote (its digests); the set stays small."""
     import hashlib
 
     provenance = json.loads((BIGVGAN_GOLDEN / "provenance.json").read_text(encoding="utf-8"))
