@@ -37,7 +37,8 @@ def rebuild_nvidia_checkpoint(target: Path) -> Path:
     with safe_open(str(tmp), framework="pt") as handle:
         metadata = handle.metadata()
     tmp.unlink()
-    keys, scales = json.loads(metadata["keys"]), json.loads(metadata["scales"])
+    layout = json.loads(metadata["layout"])
+    keys, scales = layout["keys"], layout["scales"]
     state: dict[str, torch.Tensor] = {}
     for key in keys:
         if key.endswith("upsample.filter"):
