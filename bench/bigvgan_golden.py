@@ -17,7 +17,9 @@ What it writes (every file is read by ``tests/engine/test_bigvgan_golden.py``):
 * ``generator.safetensors.xz``: the generator's parameters in NVIDIA's exact state-dict layout
   (``weight_g``/``weight_v``), drawn on a coarse grid so they compress: each tensor is stored as int8
   ``q`` with the value ``q * SCALES[suffix]``; the anti-aliasing filter buffers (identical in every
-  ``Activation1d``) once as ``filter.up`` / ``filter.down``; ``keys`` lists NVIDIA's keys in order.
+  ``Activation1d``) once as ``filter.up`` / ``filter.down``; the header's ``layout`` holds ``keys``
+  (NVIDIA's keys in order) and ``scales`` (one metadata entry: safetensors writes several in any order,
+  which would make the file's bytes differ from run to run).
   ``bigvgan_generator.pt`` = ``{"generator": state_dict}`` is rebuilt from this by the tests.
 * ``data.safetensors`` (xz):
   ``ref_pcm16`` the first 1.25 s of ``voices/vi_north_male.wav`` (raised to RMS >= 0.12, int16 samples;
@@ -176,7 +178,7 @@ def main(out: Path) -> None:
     q, keys = random_generator(work)
     (out / "config.json").write_bytes((work / "config.json").read_bytes())
     (out / "generator.safetensors.xz").write_bytes(
-        lzma.compress(save(q, metadata={"keys": json.dumps(keys), "scales": json.dumps(SCALES)}), preset=9)
+        lzma.compress(save(q, metadata={"layout": json.dumps({"keys": keys, "scales": SCALES})}), preset=9)
     )
 
     pcm = reference_pcm()

@@ -68,3 +68,23 @@ def test_openai_speech_with_bigvgan(server: LiveServer) -> None:
     assert response.status_code == 200, response.text
     audio, sr = sf.read(io.BytesIO(response.content), dtype="float32")
     assert sr == 24_000 and len(audio) > 2_000 and np.isfinite(audio).all()
+
+
+def test_openai_stream_equals_the_whole_response(server: LiveServer) -> None:
+    """Over HTTP: the streamed PCM of a several-chunk text is the non-streamed PCM (same seed)."""
+    text = (
+        "Hà Nội là thủ đô của Việt Nam. Thành phố có nhiều hồ nước đẹp và những con phố cổ kính. "
+        "Mùa thu ở đây trời trong xanh, gió nhẹ và lá vàng rơi khắp nơi. "
+        "Người dân thường dậy sớm để tập thể dục quanh hồ, rồi ăn một bát phở nóng trước khi đi làm."
+    )
+    body = {"voice": "v1", "input": text, "response_format": "pcm", "seed": 9, "nfe_step": 4}
+    whole = server.client.post("/v1/audio/speech", json=body, timeout=180)
+    assert whole.status_code == 200, whole.text
+    pieces = []
+    with server.client.stream("POST", "/v1/audio/speech", json={**body, "stream": True}, timeout=180) as rsp:
+        assert rsp.status_code == 200
+        pieces = list(rsp.iter_bytes())
+    streamed = np.frombuffer(b"".join(pieces), dtype="<i2").astype(np.float32) / 32768
+    expected = np.frombuffer(whole.content, dtype="<i2").astype(np.float32) / 32768
+    assert len(pieces) >= 2 and streamed.shape == expected.shape and len(expected) > 24_000
+    np.testing.assert_allclose(streamed, expected, atol=2e-4)  # the Vocos path's bound (PCM: ~6 LSB)

@@ -202,7 +202,8 @@ def test_sdk_lists_the_models_speech_accepts(client: OpenAI, server: LiveServer)
     assert all(isinstance(m.created, int) and m.created > 1_600_000_000 for m in models)
     raw = server.client.get("/v1/models").json()
     assert raw["object"] == "list" and set(raw) == {"object", "data"}
-    assert set(raw["data"][0]) == {"id", "object", "created", "owned_by"}
+    assert set(raw["data"][0]) == {"id", "object", "created", "owned_by", "vocoder"}
+    assert {m["vocoder"] for m in raw["data"]} == {"vocos"}  # f5vi's extension: the loaded vocoder
     # every listed id is a model name the speech endpoint takes
     audio = client.audio.speech.create(model=ids[-1], voice=VOICE, input=SHORT_TEXT, response_format="pcm")
     assert len(audio.content) > 24_000

@@ -37,7 +37,8 @@ def rebuild_nvidia_checkpoint(target: Path) -> Path:
     with safe_open(str(tmp), framework="pt") as handle:
         metadata = handle.metadata()
     tmp.unlink()
-    keys, scales = json.loads(metadata["keys"]), json.loads(metadata["scales"])
+    layout = json.loads(metadata["layout"])
+    keys, scales = layout["keys"], layout["scales"]
     state: dict[str, torch.Tensor] = {}
     for key in keys:
         if key.endswith("upsample.filter"):
@@ -126,3 +127,15 @@ def test_end_to_end_matches_upstream_infer_process(vocoder: BigVGAN, data: dict[
     expected = data["e2e_wave"]
     assert audio.shape == expected.shape and float(expected.abs().max()) > 0.005
     assert float((audio - expected).abs().max()) < E2E_WAVE_ATOL
+
+
+def test_files_are_the_ones_the_script_wrote() -> None:
+    """Every committed file is what ``bench/bigvgan_golden.py`` wrote (its digests); the set stays small."""
+    import hashlib
+
+    provenance = json.loads((BIGVGAN_GOLDEN / "provenance.json").read_text(encoding="utf-8"))
+    files = {p.name for p in BIGVGAN_GOLDEN.iterdir() if p.is_file()} - {"provenance.json"}
+    assert files == set(provenance["sha256"])
+    for name, digest in provenance["sha256"].items():
+        assert hashlib.sha256((BIGVGAN_GOLDEN / name).read_bytes()).hexdigest() == digest, name
+    assert sum((BIGVGAN_GOLDEN / name).stat().st_size for name in files) < 400_000

@@ -15,7 +15,7 @@ from engine_helpers import REFERENCE_TEXT, SpokenClip, demo_settings, speak
 from f5vi.engine.bigvgan_io import fold_weight_norm, load_bigvgan, save_random_bigvgan, tiny_bigvgan_config
 from f5vi.engine.checkpoint import choose_mel_spec_type
 from f5vi.engine.errors import ModelLoadError
-from f5vi.engine.synthesizer import Synthesizer
+from f5vi.engine.synthesizer import Synthesizer, dtype_for_checkpoint
 from f5vi.engine.types import ReferenceVoice, SynthesisRequest
 from f5vi.engine.vocoders import load_mel_vocoder, vocoder_kind
 
@@ -175,3 +175,10 @@ def test_cli_make_demo_model_with_bigvgan(tmp_path: Path, capsys: pytest.Capture
         and not (tmp_path / "demo" / "vocos").exists()
     )
     assert load_mel_vocoder(tmp_path / "demo" / "bigvgan").kind == "bigvgan"
+
+
+def test_a_bigvgan_checkpoint_runs_in_fp32_unless_a_dtype_is_asked_for() -> None:
+    """As upstream: its ``load_model`` keeps a BigVGAN-mel checkpoint in fp32 (fp16 on GPUs otherwise)."""
+    assert dtype_for_checkpoint("auto", torch.float16, "bigvgan") == torch.float32
+    assert dtype_for_checkpoint("auto", torch.float16, "vocos") == torch.float16
+    assert dtype_for_checkpoint("bfloat16", torch.bfloat16, "bigvgan") == torch.bfloat16

@@ -163,6 +163,8 @@ def kaiser_sinc_filter1d(cutoff: float, half_width: float, kernel_size: int) -> 
 class LowPassFilter1d(nn.Module):
     """Depthwise FIR low-pass with replicate padding and a stride (the downsampler's filter)."""
 
+    filter: torch.Tensor
+
     def __init__(self, cutoff: float, half_width: float, stride: int, kernel_size: int) -> None:
         super().__init__()
         even = kernel_size % 2 == 0
@@ -180,6 +182,8 @@ class LowPassFilter1d(nn.Module):
 
 class UpSample1d(nn.Module):
     """``ratio``x upsampling: zero-stuffing transposed conv with the sinc filter, edges replicated."""
+
+    filter: torch.Tensor
 
     def __init__(self, ratio: int = 2, kernel_size: int = 12) -> None:
         super().__init__()

@@ -171,6 +171,9 @@ class BigVGANMelSpectrogram(nn.Module):
     Always float32.
     """
 
+    mel_basis: torch.Tensor
+    window: torch.Tensor
+
     def __init__(
         self,
         sample_rate: int = SAMPLE_RATE,
@@ -216,7 +219,7 @@ MelSpecType = Literal["vocos", "bigvgan"]
 MEL_SPEC_TYPES: tuple[MelSpecType, ...] = ("vocos", "bigvgan")
 
 
-def mel_extractor(mel_spec_type: MelSpecType) -> nn.Module:
+def mel_extractor(mel_spec_type: MelSpecType | str) -> nn.Module:
     """The reference-mel front end a checkpoint was trained with (``mel_spec_type`` of its config)."""
     if mel_spec_type == "bigvgan":
         return BigVGANMelSpectrogram()

@@ -54,7 +54,7 @@ class ReferenceCache:
         self._target_rms = target_rms
         self._capacity = capacity
         # the checkpoint's own mel front end: vocos (centred, N // hop + 1 frames) or bigvgan (N // hop)
-        self._mel = mel_extractor(mel_spec_type).to(device).eval()  # type: ignore[arg-type]
+        self._mel = mel_extractor(mel_spec_type).to(device).eval()
         self._items: OrderedDict[tuple[str, int, int], ReferenceConditioning] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -150,6 +150,10 @@ class Synthesizer:
             device=device,
             dtype=dtype,
         )
+        checkpoint_dtype = dtype_for_checkpoint(settings.dtype, dtype, model.mel_spec_type)
+        if checkpoint_dtype != dtype:
+            model.cfm.to(dtype=checkpoint_dtype)
+            model.dtype = dtype = checkpoint_dtype
         vocoder_source = _vocoder_source(settings, model.is_demo)
         vocoder = load_mel_vocoder(vocoder_source, device=device)
         vocab = Vocab.from_file(model.vocab_path)
@@ -374,6 +378,15 @@ class Synthesizer:
             (wave.float().cpu().numpy() * gain).astype(np.float32)
             for wave, gain in zip(waves, output_gains, strict=True)
         ]
+
+
+def dtype_for_checkpoint(requested: str, resolved: torch.dtype, mel_spec_type: str) -> torch.dtype:
+    """The DiT's dtype: upstream loads a BigVGAN-mel checkpoint in fp32 even on GPUs (``load_model``:
+    ``dtype = float32 if mel_spec_type == "bigvgan"``), so ``F5VI_DTYPE=auto`` does too; an explicit
+    ``F5VI_DTYPE`` is kept."""
+    if requested == "auto" and mel_spec_type == "bigvgan":
+        return torch.float32
+    return resolved
 
 
 def default_max_batch_frames(device: torch.device) -> int:
