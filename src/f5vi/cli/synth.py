@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,8 @@ from f5vi.engine.asr import Transcriber
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.synthesizer import Synthesizer
 from f5vi.engine.types import SynthesisRequest
-from f5vi.jobs.requests import RequestBuilder, TTSInput, with_transcripts
+from f5vi.jobs.requests import RequestBuilder, TTSInput
+from f5vi.jobs.voice_turn import with_voices_ready
 from f5vi.voices.library import Voice, VoiceLibrary
 
 
@@ -33,7 +35,8 @@ def engine_request(settings: Settings, params: TTSInput) -> SynthesisRequest:
     library = VoiceLibrary.from_settings(settings, Transcriber(settings.asr_model))
     voice = voice_for(params.ref_name, settings, library)
     prepared = RequestBuilder(settings, library).prepare_for(params, voice)
-    return with_transcripts(prepared.synthesis, library)
+    # no engine runs beside the CLI: the tagged voices are transcribed at once
+    return asyncio.run(with_voices_ready(prepared.synthesis, library, None))
 
 
 def synthesize_to_file(settings: Settings, params: TTSInput, out: Path) -> dict[str, Any]:

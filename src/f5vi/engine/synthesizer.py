@@ -14,8 +14,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ from f5vi.engine.validation import validate_request
 from f5vi.engine.vocoder import Vocoder, load_vocoder
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,11 @@ class Synthesizer:
         if held is not None and len(held):
             yield held.astype(np.float32, copy=False)
         tracker.finish(len(plan.chunks))
+
+    def run_between_steps(self, fn: Callable[[], T], cancel: CancelToken | None = None) -> T:
+        """Run other model work (ASR, freeing memory) between two ODE steps of the running requests
+        (blocking; see :meth:`SharedSampler.call`): it never overlaps a step and waits for none to end."""
+        return self.sampler.call(fn, cancel=cancel)
 
     def free_memory(self) -> dict[str, float]:
         """Drop cached references and return cached allocator blocks to the driver."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +28,9 @@ from f5vi.engine.types import SAMPLE_RATE, CancelToken, SynthesisRequest
 from f5vi.errors import F5viError, as_f5vi_error
 from f5vi.jobs.channel import PieceChannel
 from f5vi.jobs.queue import WorkItem
-from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver, needs_transcripts, with_transcripts
+from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver
 from f5vi.jobs.scheduler import EngineScheduler
+from f5vi.jobs.voice_turn import with_voices_ready
 
 if TYPE_CHECKING:
     from f5vi.metrics import Metrics
@@ -81,6 +82,8 @@ class AudioStream:
     sample_rate: int = SAMPLE_RATE
     token: CancelToken = field(default_factory=CancelToken)
     stats: StreamStats = field(default_factory=StreamStats)
+    on_close: Callable[[AudioStream], None] | None = None
+    """Told when the stream is closed (the service takes it out of the queue if it still waits)."""
 
     @property
     def closed(self) -> bool:
@@ -102,6 +105,8 @@ class AudioStream:
         if not self.channel.closed:
             self.channel.close()
             self.token.cancel()
+            if self.on_close is not None:
+                self.on_close(self)
 
     async def __aenter__(self) -> AudioStream:
         return self
@@ -161,6 +166,7 @@ class StreamService:
             whole=whole,
             label=label,
             channel=PieceChannel(self.max_buffered, self.stall_timeout),
+            on_close=self._closed,
         )
         self.scheduler.enqueue(WorkItem(kind=WORK_KIND_STREAM, key=stream.id, payload=stream))
         self._open.add(stream)
@@ -178,6 +184,14 @@ class StreamService:
     def _count_open(self) -> None:
         if self.metrics is not None:
             self.metrics.streams_active.set(len(self._open))
+
+    def _closed(self, stream: AudioStream) -> None:
+        """A stream closed while it waited in the queue gives its place up at once."""
+        if self.scheduler.queue.remove(stream.id) is not None:
+            stream.stats.outcome = "cancelled"
+            self._open.discard(stream)
+            self._count_open()
+            logger.info("stream %s dropped from the queue: its client left", stream.id)
 
     def _interrupt(self, item: WorkItem) -> None:
         item.payload.token.cancel()
@@ -206,10 +220,7 @@ class StreamService:
             if chunk_count:
                 stats.chunk_count = chunk_count
 
-        def produce() -> None:
-            request = stream.request
-            if needs_transcripts(request):  # its own voice or a tagged one: transcribed in its turn
-                request = with_transcripts(request, voices)
+        def produce(request: SynthesisRequest) -> None:
             stream.token.raise_if_cancelled()
             if stream.whole:
                 result = synth.synthesize(request, on_progress, stream.token)
@@ -220,7 +231,9 @@ class StreamService:
 
         error: F5viError | None = None
         try:
-            await anyio.to_thread.run_sync(produce)
+            # its own voice or a tagged one without a transcript: transcribed between ODE steps
+            request = await with_voices_ready(stream.request, voices, self.scheduler, cancel=stream.token)
+            await anyio.to_thread.run_sync(produce, request)
             stats.outcome = "completed"
         except SynthesisCancelled as exc:
             stats.outcome = "cancelled"

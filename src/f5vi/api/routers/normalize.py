@@ -4,21 +4,20 @@ The route checks and completes the request with the same builder as ``POST /tts`
 (:mod:`f5vi.jobs.requests`) and plans it through :meth:`~f5vi.engine.synthesizer.Synthesizer.plan`,
 the function every synthesis plans with, so the preview and a job with the same text cannot differ. It
 runs no model and does not queue: planning takes no engine lock (only a voice without a transcript
-waits for the engine's turn to be transcribed, as its first job would).
+is transcribed in the engine's turn, between two ODE steps, as its first job would be).
 """
 
 from __future__ import annotations
 
-import functools
-
-import anyio.to_thread
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
 from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import EngineDep, ManagerDep
+from f5vi.api.disconnect import unless_disconnected
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import NormalizeRequest, NormalizeResponse
-from f5vi.jobs.requests import TTSInput, needs_transcripts, with_transcripts
+from f5vi.jobs.requests import TTSInput
+from f5vi.jobs.voice_turn import plan_with_voices
 
 router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
 
@@ -36,15 +35,20 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
     ),
     responses=error_responses(400, 404, 413, 422, 503),
 )
-async def normalize(body: NormalizeRequest, engine: EngineDep, manager: ManagerDep) -> NormalizeResponse:
+async def normalize(
+    body: NormalizeRequest, request: Request, engine: EngineDep, manager: ManagerDep
+) -> NormalizeResponse | Response:
     synthesizer = engine.require_ready()
     prepared = await manager.requests.prepare(
         TTSInput(text=body.text, ref_name=body.ref_name, speed=body.speed)
     )
-    request = prepared.synthesis
-    if needs_transcripts(request):  # transcribed in the engine's turn, as its first job would be
-        request = await engine.run_call(functools.partial(with_transcripts, request, manager.voices))
-    plan = await anyio.to_thread.run_sync(synthesizer.plan, request)
+    # A voice without a transcript is transcribed in the engine's turn (between ODE steps), as its
+    # first job would be; a client that leaves before that drops it.
+    plan = await unless_disconnected(
+        request, plan_with_voices(prepared.synthesis, manager.voices, engine, synthesizer)
+    )
+    if plan is None:
+        return Response(status_code=204)  # the client left; nobody reads this
     return NormalizeResponse.from_plan(
         plan,
         voice_id=prepared.voice.id,
