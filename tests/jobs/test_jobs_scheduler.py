@@ -9,7 +9,7 @@ import pytest
 
 from f5vi.engine.errors import SynthesisCancelled
 from f5vi.engine.types import CancelToken
-from f5vi.jobs.errors import QueueFullError, ServiceUnavailableError
+from f5vi.jobs.errors import PreviewsBusyError, QueueFullError, ServiceUnavailableError
 from f5vi.jobs.queue import WorkItem
 from f5vi.jobs.scheduler import EngineScheduler, EngineStatus
 
@@ -178,5 +178,21 @@ def test_a_call_whose_caller_left_is_dropped_and_calls_are_bounded() -> None:
             await scheduler.run_call(lambda: ran.append("gone"), cancel=token)
         assert ran == ["slow"]
         await scheduler.stop()
+
+    asyncio.run(scenario())
+
+
+def test_previews_are_bounded_like_the_queue() -> None:
+    """Issue 25, item 4: POST /normalize work is bounded (429 with Retry-After beyond)."""
+
+    async def scenario() -> None:
+        scheduler = EngineScheduler(queue_max=8, synthesizer=FakeEngine(), concurrency=2)  # type: ignore[arg-type]
+        async with scheduler.preview_slot(), scheduler.preview_slot():
+            with pytest.raises(PreviewsBusyError) as busy:
+                async with scheduler.preview_slot():
+                    raise AssertionError("a third preview ran beside two with concurrency 2")
+            assert busy.value.http_status == 429 and busy.value.headers["Retry-After"]
+        async with scheduler.preview_slot():  # free again
+            pass
 
     asyncio.run(scenario())

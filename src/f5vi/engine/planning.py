@@ -28,7 +28,13 @@ from f5vi.engine.checkpoint import resolve_vocab_path
 from f5vi.engine.errors import InvalidReferenceError, InvalidTextError
 from f5vi.engine.reference import ReferenceCache, ReferenceConditioning
 from f5vi.engine.text.chunking import chunk_text, estimate_duration_frames, max_chars_for_reference
-from f5vi.engine.text.normalizer import NormalizedText, normalize_text, prepare_ref_text, ref_text_for_model
+from f5vi.engine.text.normalizer import (
+    NormalizedText,
+    TextNotSayableError,
+    normalize_texts,
+    prepare_ref_text,
+    ref_text_for_model,
+)
 from f5vi.engine.text.vinorm_runner import VinormRunner
 from f5vi.engine.text.vocab import Vocab
 from f5vi.engine.text.voice_tags import split_voice_tags
@@ -190,21 +196,34 @@ class TextPlanner:
         segments = split_voice_tags(request.text)
         for tag in dict.fromkeys(s.voice for s in segments):
             self._check_reference(request, tag)
-        voices: dict[str | None, _Voice] = {}
+        # Every part and every voice's transcript through ONE normaliser run (one vinorm process).
+        tags = list(dict.fromkeys(s.voice for s in segments))
+        transcripts = [request.reference_for(tag).transcript or "" for tag in tags]  # type: ignore[union-attr]
+        try:
+            normalized = normalize_texts(
+                [s.text for s in segments] + transcripts,
+                normalizer=normalizer,
+                vocab=self.vocab,
+                vinorm=self.vinorm,
+            )
+        except TextNotSayableError as exc:
+            if exc.index >= len(segments):
+                tag = tags[exc.index - len(segments)]
+                raise InvalidTextError(f"reference transcript of {_whose(tag)}: {exc.message}") from exc
+            if len(segments) == 1:
+                raise InvalidTextError(exc.message) from exc
+            segment = segments[exc.index]
+            raise InvalidTextError(
+                f"segment {exc.index + 1} ({_whose(segment.voice)}): {exc.message}"
+            ) from exc
+        voices = {
+            tag: self._voice(request, tag, ref_norm)
+            for tag, ref_norm in zip(tags, normalized[len(segments) :], strict=True)
+        }
         draft = _Draft()
-        for number, segment in enumerate(segments):
+        for number, (segment, gen) in enumerate(zip(segments, normalized, strict=False)):
             where = f"segment {number + 1} ({_whose(segment.voice)}): " if len(segments) > 1 else ""
-            try:
-                gen = normalize_text(
-                    segment.text, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm
-                )
-            except InvalidTextError as exc:
-                if not where:
-                    raise
-                raise InvalidTextError(where + exc.message) from exc
             draft.warnings.extend(gen.warnings)
-            if segment.voice not in voices:
-                voices[segment.voice] = self._voice(request, segment.voice, normalizer)
             draft.warnings.extend(voices[segment.voice].warnings)
             draft.add_segment(gen, voices[segment.voice], request.speed, where)
         first = draft.segments[0]
@@ -230,11 +249,11 @@ class TextPlanner:
                 f"{_whose(tag)} has no transcript; transcribe it first (the voice library does this)"
             )
 
-    def _voice(self, request: SynthesisRequest, tag: str | None, normalizer: str) -> _Voice:
-        """Prepare the reference that says the segments tagged ``tag`` (None: the request's own)."""
+    def _voice(self, request: SynthesisRequest, tag: str | None, ref_norm: NormalizedText) -> _Voice:
+        """Prepare the reference that says the segments tagged ``tag`` (None: the request's own),
+        with its transcript as normalised (``ref_norm``)."""
         ref = request.reference_for(tag)
         assert ref is not None and ref.transcript is not None, "checked by _check_reference"
-        ref_norm = normalize_text(ref.transcript, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm)
         label = "reference transcript" if tag is None else f"reference transcript of voice {tag}"
         reference = self.references.get(ref.audio_path)
         # Upstream sizes chunks from the transcript before its final extra space, and puts the

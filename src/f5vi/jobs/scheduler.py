@@ -24,7 +24,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio.to_thread
 
 from f5vi.engine.types import CancelToken, LinkedCancelToken
-from f5vi.jobs.errors import QueueFullError, ServiceUnavailableError
+from f5vi.jobs.errors import PreviewsBusyError, QueueFullError, ServiceUnavailableError
 from f5vi.jobs.queue import WorkItem, WorkQueue
 from f5vi.logging_setup import log_context
 
@@ -87,6 +87,7 @@ class EngineScheduler:
         self._settled = asyncio.Event()
         """Set once the model loaded or failed to: a call waits for that, not for the queue."""
         self._calls_waiting = 0
+        self._previews = 0
         self._task: asyncio.Task[None] | None = None
         self._running: dict[WorkItem, tuple[CurrentWork, asyncio.Task[None]]] = {}
         self._changed = asyncio.Event()
@@ -202,6 +203,21 @@ class EngineScheduler:
             raise
         finally:
             self._calls_waiting -= 1
+
+    @contextlib.asynccontextmanager
+    async def preview_slot(self) -> AsyncIterator[None]:
+        """One of at most ``concurrency`` text previews (``POST /normalize``) planned at once.
+
+        Planning is CPU work (normaliser, reference preparation) beside the synthesis; beyond the
+        bound a preview is refused like a full queue (429 with Retry-After) instead of piling up.
+        """
+        if self._previews >= self.concurrency:
+            raise PreviewsBusyError(self._previews)
+        self._previews += 1
+        try:
+            yield
+        finally:
+            self._previews -= 1
 
     def schedule_call(self, fn: Callable[[], Any]) -> None:
         """Like :meth:`run_call` without waiting for the result (errors are logged)."""

@@ -50,6 +50,14 @@ async def plan_with_voices(
     scheduler: EngineScheduler | None,
     synthesizer: Synthesizer,
 ) -> TextPlan:
-    """:func:`with_voices_ready`, then the plan every synthesis of ``request`` would use."""
-    request = await with_voices_ready(request, voices, scheduler)
-    return await anyio.to_thread.run_sync(synthesizer.plan, request)
+    """:func:`with_voices_ready`, then the plan every synthesis of ``request`` would use.
+
+    With a scheduler, a bounded number of previews are planned at once
+    (:meth:`~f5vi.jobs.scheduler.EngineScheduler.preview_slot`: 429 beyond).
+    """
+    if scheduler is None:
+        request = await with_voices_ready(request, voices, None)
+        return await anyio.to_thread.run_sync(synthesizer.plan, request)
+    async with scheduler.preview_slot():
+        request = await with_voices_ready(request, voices, scheduler)
+        return await anyio.to_thread.run_sync(synthesizer.plan, request)

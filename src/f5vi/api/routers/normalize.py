@@ -33,7 +33,7 @@ router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
         "A text with `[voice_id]` tags shows each chunk's voice and each voice's part (`segments`). "
         "Takes the body of `POST /tts`; queues nothing."
     ),
-    responses=error_responses(400, 404, 413, 422, 503),
+    responses=error_responses(400, 404, 413, 422, 429, 503),
 )
 async def normalize(
     body: NormalizeRequest, request: Request, engine: EngineDep, manager: ManagerDep
