@@ -19,7 +19,16 @@ from f5vi.engine.text.normalizer import normalize_text
 from f5vi.engine.text.vinorm_runner import VinormRunner, find_vinorm_package
 from f5vi.engine.types import ReferenceVoice, SynthesisRequest
 
-PARTS = ["Năm 2024 có 365 ngày.", "Lúc 10:30 trời mưa.", "Giá 1.500.000đ, rẻ lắm!", "Xin chào các bạn."]
+PARTS = [
+    "Năm 2024 có 365 ngày.",
+    "Lúc 10:30 trời mưa.",
+    "Giá 1.500.000đ, rẻ lắm!",
+    "Xin chào các bạn.",
+    "Hôm nay là ngày 2/9.",
+    "TP.HCM cách đây 3,5 km",
+    "Tăng 25%",
+    "ABC",
+]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +61,7 @@ def test_every_part_and_transcript_go_through_one_vinorm_run(
     plan = planner.plan(SynthesisRequest(text=text, reference=voice, voices=(("v1", voice), ("v2", other))))
 
     assert count.read_text().splitlines() == ["start"]  # one process for 40 parts and 2 transcripts
+    assert plan.normalizer_used == "vinorm"  # no time-out, no fallback
     assert len(plan.segments) == 40
     alone = [normalize_text(part, vocab=demo_synth.vocab, vinorm=runner).text for part in PARTS]
     assert [s.normalized_text for s in plan.segments] == [alone[i % len(PARTS)] for i in range(40)]
