@@ -109,3 +109,19 @@ def test_docs_page_and_schema_list_every_route(tmp_path: Path) -> None:
         ("/v1/audio/voices", "get"),
     }
     assert listed == expected
+
+
+def test_the_served_schema_describes_the_server_as_configured(tmp_path: Path) -> None:
+    """Issue 25, item 6: a keyless server documented a bearer security it does not require."""
+    keyless = TestClient(create_app(Settings(data_dir=tmp_path / "a", output_dir=tmp_path / "o"))).get(
+        "/openapi.json"
+    )
+    schema = keyless.json()
+    assert "securitySchemes" not in schema.get("components", {})
+    for item in schema["paths"].values():
+        for op in item.values():
+            assert "security" not in op and "401" not in op["responses"], op["operationId"]
+    keyed = create_app(Settings(data_dir=tmp_path / "b", output_dir=tmp_path / "o", api_key="k"))
+    served = TestClient(keyed).get("/openapi.json").json()  # public: no key needed to read it
+    assert served == build_openapi()  # the keyed server serves the committed description
+    assert served["paths"]["/tts"]["post"]["security"] == [{"bearerAuth": []}]

@@ -205,3 +205,40 @@ def test_a_caller_that_stops_listening_mid_step_does_not_stop_the_sampler(
     assert not closer.is_alive() and first_index == 0
     assert not other_thread.is_alive(), "the sampling thread died: the other request never finished"
     assert len(other) == 1 and other[0][1].shape[0] == 40
+
+
+def test_a_plain_call_runs_between_two_steps_of_a_running_request(
+    synthesizer: Synthesizer, reference: SpokenClip
+) -> None:
+    """Issue 25, item 3: model work beside a synthesis runs between its ODE steps, not after it."""
+    request = _requests(reference)[0]
+    stepping = threading.Event()
+    finished = threading.Event()
+
+    def on_progress(fraction: float, stage: str, chunk_index: int, chunk_count: int) -> None:
+        if 0.0 < fraction < 0.5:
+            stepping.set()
+
+    def synthesize() -> None:
+        synthesizer.synthesize(request, on_progress)
+        finished.set()
+
+    worker = threading.Thread(target=synthesize)
+    worker.start()
+    assert stepping.wait(120)
+    steps_before = synthesizer.sampler.steps_run
+    seen = synthesizer.run_between_steps(
+        lambda: (finished.is_set(), list(synthesizer.sampler._running), synthesizer.sampler.steps_run)
+    )
+    worker.join(300)
+    assert seen[0] is False  # it did not wait for the request to finish
+    assert seen[1] == []  # and no step was running beside it
+    assert seen[2] - steps_before <= 1  # it waited for one step at most
+    assert finished.is_set()
+
+    gone = CancelToken()
+    gone.cancel()
+    calls = synthesizer.sampler.calls_run
+    with pytest.raises(SynthesisCancelled):  # its caller left before it started: never run
+        synthesizer.run_between_steps(lambda: 1 / 0, gone)
+    assert synthesizer.sampler.calls_run == calls

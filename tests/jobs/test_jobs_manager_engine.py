@@ -135,7 +135,7 @@ def test_jobs_run_one_at_a_time_in_submission_order(tmp_path: Path, demo_synth: 
             jobs = [
                 await m.submit(TTSInput(text=f"Câu số {i}.", ref_name="v1", nfe_step=8)) for i in range(3)
             ]
-            # Other engine work shares the same FIFO: it runs only after the three jobs.
+            # A plain engine call runs between two ODE steps: it does not wait for the three jobs.
             states_seen_by_call = await m.scheduler.run_call(lambda: [m.peek(j.id).state for j in jobs])  # type: ignore[union-attr]
             finals = [await m.wait(j.id, timeout=60) for j in jobs]
             recorder.cancel()
@@ -153,7 +153,7 @@ def test_jobs_run_one_at_a_time_in_submission_order(tmp_path: Path, demo_synth: 
         assert starts == [j.id for j in jobs]
         for before, after in itertools.pairwise(finals):
             assert after.started_at >= before.finished_at  # type: ignore[operator]
-        assert states_seen_by_call == [JobState.SUCCEEDED] * 3
+        assert JobState.QUEUED in states_seen_by_call  # the last job had not started yet
 
     run(tmp_path, demo_synth, scenario)
 

@@ -7,16 +7,24 @@ import threading
 
 import pytest
 
-from f5vi.jobs.errors import QueueFullError, ServiceUnavailableError
+from f5vi.engine.errors import SynthesisCancelled
+from f5vi.engine.types import CancelToken
+from f5vi.jobs.errors import PreviewsBusyError, QueueFullError, ServiceUnavailableError
 from f5vi.jobs.queue import WorkItem
 from f5vi.jobs.scheduler import EngineScheduler, EngineStatus
 
 
 class FakeEngine:
-    """Stands in for the synthesizer only as the object attach() marks ready (never called)."""
+    """Stands in for the synthesizer as the object attach() marks ready; a call runs at once in the
+    calling worker thread (the real engine runs it between two ODE steps: tests/engine)."""
+
+    def run_between_steps(self, fn, cancel=None):  # type: ignore[no-untyped-def]
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        return fn()
 
 
-def test_items_of_every_kind_run_one_at_a_time_in_arrival_order() -> None:
+def test_items_of_every_kind_run_one_at_a_time_in_arrival_order_and_a_call_does_not_wait_for_them() -> None:
     async def scenario() -> list[str]:
         scheduler = EngineScheduler(queue_max=8, concurrency=1)
         order: list[str] = []
@@ -38,11 +46,15 @@ def test_items_of_every_kind_run_one_at_a_time_in_arrival_order() -> None:
         scheduler.attach(FakeEngine())  # type: ignore[arg-type]  # work waits for the engine
         call = await scheduler.run_call(lambda: threading.current_thread().name)
         order.append("call")
+        while len(order) < 4:
+            await asyncio.sleep(0.01)
         await scheduler.stop()
         assert call != threading.main_thread().name  # blocking calls run in a worker thread
         return order
 
-    assert asyncio.run(scenario()) == ["a1", "b1", "a2", "call"]
+    order = asyncio.run(scenario())
+    assert [key for key in order if key != "call"] == ["a1", "b1", "a2"]
+    assert order.index("call") < 3  # the call did not wait for the queue to drain
 
 
 def test_the_queue_is_bounded_and_says_when_to_retry() -> None:
@@ -109,7 +121,7 @@ def test_engine_status_gates_live_work() -> None:
     asyncio.run(scenario())
 
 
-def test_jobs_and_streams_run_side_by_side_but_a_plain_call_runs_alone() -> None:
+def test_jobs_and_streams_run_side_by_side_and_a_plain_call_runs_beside_them() -> None:
     async def scenario() -> list[tuple[str, int]]:
         scheduler = EngineScheduler(queue_max=16, synthesizer=FakeEngine(), concurrency=2)  # type: ignore[arg-type]
         seen: list[tuple[str, int]] = []
@@ -129,6 +141,8 @@ def test_jobs_and_streams_run_side_by_side_but_a_plain_call_runs_alone() -> None
         for key in ("j1", "j2", "j3"):
             scheduler.enqueue(WorkItem(kind="job", key=key))
         scheduler.start()
+        while running < 2:
+            await asyncio.sleep(0.005)
         beside_call = await scheduler.run_call(call)
         seen.append(("call", beside_call))
         await scheduler.stop()
@@ -136,5 +150,49 @@ def test_jobs_and_streams_run_side_by_side_but_a_plain_call_runs_alone() -> None
 
     seen = asyncio.run(scenario())
     assert seen[:2] == [("j1", 1), ("j2", 2)]  # two at once: the concurrency
-    assert ("call", 0) in seen  # the call found nothing running beside it
+    assert ("call", 2) in seen  # it did not wait for the running work to drain (issue 25, item 3)
     assert max(n for key, n in seen if key != "call") == 2
+
+
+def test_a_call_whose_caller_left_is_dropped_and_calls_are_bounded() -> None:
+    async def scenario() -> None:
+        scheduler = EngineScheduler(queue_max=1, synthesizer=FakeEngine(), concurrency=1)  # type: ignore[arg-type]
+        scheduler.start()
+        gate = threading.Event()
+        ran: list[str] = []
+
+        def slow() -> str:
+            gate.wait(5)
+            ran.append("slow")
+            return "slow"
+
+        first = asyncio.create_task(scheduler.run_call(slow))
+        await asyncio.sleep(0.05)
+        with pytest.raises(QueueFullError):  # one call waits already: the bound is queue_max
+            await scheduler.run_call(lambda: "more")
+        gate.set()
+        assert await first == "slow"
+        token = CancelToken()
+        token.cancel()
+        with pytest.raises(SynthesisCancelled):  # its caller has gone: never run
+            await scheduler.run_call(lambda: ran.append("gone"), cancel=token)
+        assert ran == ["slow"]
+        await scheduler.stop()
+
+    asyncio.run(scenario())
+
+
+def test_previews_are_bounded_like_the_queue() -> None:
+    """Issue 25, item 4: POST /normalize work is bounded (429 with Retry-After beyond)."""
+
+    async def scenario() -> None:
+        scheduler = EngineScheduler(queue_max=8, synthesizer=FakeEngine(), concurrency=2)  # type: ignore[arg-type]
+        async with scheduler.preview_slot(), scheduler.preview_slot():
+            with pytest.raises(PreviewsBusyError) as busy:
+                async with scheduler.preview_slot():
+                    raise AssertionError("a third preview ran beside two with concurrency 2")
+            assert busy.value.http_status == 429 and busy.value.headers["Retry-After"]
+        async with scheduler.preview_slot():  # free again
+            pass
+
+    asyncio.run(scenario())

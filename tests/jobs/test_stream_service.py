@@ -103,6 +103,24 @@ def test_a_stream_closed_while_queued_never_runs(tmp_path: Path, demo_synth: Syn
     _run(tmp_path, demo_synth, scenario)
 
 
+def test_a_stream_closed_while_queued_gives_its_place_up_at_once(
+    tmp_path: Path, demo_synth: Synthesizer
+) -> None:
+    """Issue 25, item 3: a one-shot OpenAI client that left kept its queue place until its turn."""
+
+    async def scenario(manager: JobManager, service: StreamService) -> None:
+        job = await manager.submit(TTSInput(text=LONG_TEXT, ref_name=VOICE))
+        stream = await service.open(TTSInput(text=SHORT_TEXT, ref_name=VOICE), whole=True)
+        assert manager.queue_position(stream.id) == 0  # behind the job (one at a time)
+        await stream.aclose()
+        assert manager.queue_position(stream.id) is None  # gone from the queue now, not at its turn
+        assert service.active == 0 and stream.stats.outcome == "cancelled"
+        assert not manager.peek(job.id).is_terminal  # type: ignore[union-attr]
+        await manager.cancel(job.id)
+
+    _run(tmp_path, demo_synth, scenario, engine_concurrency=1)
+
+
 def test_streamed_pieces_add_up_to_the_one_shot_audio(tmp_path: Path, demo_synth: Synthesizer) -> None:
     metrics = Metrics()
 

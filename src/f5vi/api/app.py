@@ -26,6 +26,7 @@ from f5vi.api.docs import install_offline_docs
 from f5vi.api.errors import install_error_handlers
 from f5vi.api.http_server import uvicorn_options
 from f5vi.api.limits import BodyLimitMiddleware
+from f5vi.api.openapi import install_keyless_openapi
 from f5vi.api.playground import install_playground
 from f5vi.api.routers import (
     admin,
@@ -183,6 +184,8 @@ def create_app(
     )
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())  # outermost
+    else:
+        install_keyless_openapi(app)  # /openapi.json says what this server requires: no key
     return app
 
 

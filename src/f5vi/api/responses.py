@@ -17,7 +17,7 @@ _DESCRIPTIONS = {
     413: "Request body or upload too large",
     416: "Requested range not satisfiable",
     422: "Invalid parameters (validation error; a text with nothing that can be read aloud: invalid_text)",
-    429: "Job queue full; see Retry-After",
+    429: "Job queue (or, for /normalize, the previews in progress) full; see Retry-After",
     500: "Internal error",
     503: "Engine not available (loading failed or shutting down) or out of memory; see Retry-After",
     507: "No space left on the server's disk (job database, voices or outputs): insufficient_storage; "

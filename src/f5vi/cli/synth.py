@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,8 +13,9 @@ from f5vi.engine.asr import Transcriber
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.loading import DEMO_OUTPUT_WARNING, load_synthesizer
 from f5vi.engine.types import SynthesisRequest
-from f5vi.jobs.requests import RequestBuilder, TTSInput, load_lexicons, with_transcripts
+from f5vi.jobs.requests import RequestBuilder, TTSInput, load_lexicons
 from f5vi.jobs.subtitles import SubtitleFormat, render
+from f5vi.jobs.voice_turn import with_voices_ready
 from f5vi.voices.library import Voice, VoiceLibrary
 
 
@@ -34,7 +36,8 @@ def engine_request(settings: Settings, params: TTSInput) -> SynthesisRequest:
     library = VoiceLibrary.from_settings(settings, Transcriber(settings.asr_model))
     voice = voice_for(params.ref_name, settings, library)
     prepared = RequestBuilder(settings, library, load_lexicons(settings)).prepare_for(params, voice)
-    return with_transcripts(prepared.synthesis, library)
+    # no engine runs beside the CLI: the tagged voices are transcribed at once
+    return asyncio.run(with_voices_ready(prepared.synthesis, library, None))
 
 
 def synthesize_to_file(

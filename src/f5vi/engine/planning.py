@@ -34,7 +34,8 @@ from f5vi.engine.text.lexicon import LexiconHit
 from f5vi.engine.text.normalizer import (
     NormalizedText,
     NormalizerName,
-    normalize_text,
+    TextNotSayableError,
+    normalize_texts,
     prepare_ref_text,
     ref_text_for_model,
 )
@@ -283,22 +284,36 @@ class TextPlanner:
         segments = script.segments
         for tag in dict.fromkeys(s.voice for s in segments):
             self._check_reference(request, tag)
-        voices: dict[str | None, _Voice] = {}
+        # Every part and every voice's transcript through ONE normaliser run (one vinorm process).
+        tags = list(dict.fromkeys(s.voice for s in segments))
+        transcripts = [request.reference_for(tag).transcript or "" for tag in tags]  # type: ignore[union-attr]
+        respelled = [self._respell(request, segment) for segment in segments]  # lexicons first
+        try:
+            normalized = normalize_texts(
+                [join_pieces(pieces) for pieces, _ in respelled] + transcripts,
+                normalizer=normalizer,
+                vocab=self.vocab,
+                vinorm=self.vinorm,
+            )
+        except TextNotSayableError as exc:
+            if exc.index >= len(segments):
+                tag = tags[exc.index - len(segments)]
+                raise InvalidTextError(f"reference transcript of {_whose(tag)}: {exc.message}") from exc
+            if len(segments) == 1:
+                raise InvalidTextError(exc.message) from exc
+            segment = segments[exc.index]
+            raise InvalidTextError(
+                f"segment {exc.index + 1} ({_whose(segment.voice)}): {exc.message}"
+            ) from exc
+        voices = {
+            tag: self._voice(request, tag, ref_norm)
+            for tag, ref_norm in zip(tags, normalized[len(segments) :], strict=True)
+        }
         draft = _Draft()
-        for number, segment in enumerate(segments):
+        parts = zip(segments, normalized, respelled, strict=False)  # the transcripts come after
+        for number, (segment, gen, (pieces, hits)) in enumerate(parts):
             where = f"segment {number + 1} ({_whose(segment.voice)}): " if len(segments) > 1 else ""
-            pieces, hits = self._respell(request, segment)
-            try:
-                gen = normalize_text(
-                    join_pieces(pieces), normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm
-                )
-            except InvalidTextError as exc:
-                if not where:
-                    raise
-                raise InvalidTextError(where + exc.message) from exc
             draft.warnings.extend(gen.warnings)
-            if segment.voice not in voices:
-                voices[segment.voice] = self._voice(request, segment.voice, normalizer)
             draft.warnings.extend(voices[segment.voice].warnings)
             low, high = SPEED_RANGE
             speed = min(max(request.speed * segment.rate, low), high)
@@ -349,11 +364,11 @@ class TextPlanner:
                 f"{_whose(tag)} has no transcript; transcribe it first (the voice library does this)"
             )
 
-    def _voice(self, request: SynthesisRequest, tag: str | None, normalizer: NormalizerName) -> _Voice:
-        """Prepare the reference that says the segments tagged ``tag`` (None: the request's own)."""
+    def _voice(self, request: SynthesisRequest, tag: str | None, ref_norm: NormalizedText) -> _Voice:
+        """Prepare the reference that says the segments tagged ``tag`` (None: the request's own),
+        with its transcript as normalised (``ref_norm``)."""
         ref = request.reference_for(tag)
         assert ref is not None and ref.transcript is not None, "checked by _check_reference"
-        ref_norm = normalize_text(ref.transcript, normalizer=normalizer, vocab=self.vocab, vinorm=self.vinorm)
         label = "reference transcript" if tag is None else f"reference transcript of voice {tag}"
         reference = self.references.get(ref.audio_path)
         # Upstream sizes chunks from the transcript before its final extra space, and puts the

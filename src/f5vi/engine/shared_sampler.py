@@ -15,6 +15,12 @@ runs before its others are admitted, so its first audio is not slowed by its own
 A cancelled request leaves the batch at the next step without disturbing the other items; a failed
 step (e.g. out of memory) fails the requests whose items were in it, and the thread goes on.
 With ``max_batch_frames`` 1 (the CPU default) the batch holds one item at a time, exactly as before.
+
+Other model work that must not overlap a step on the device (transcribing a voice, freeing memory)
+goes through :meth:`SharedSampler.call`: the sampling thread runs it between two steps — at once when
+nothing is sampled — and then goes on with the batch, so a call neither waits for running requests to
+finish nor makes them wait for more than itself. Calls alternate with steps (a queue of calls cannot
+starve the batch) and a call whose caller has gone (its cancel token set) before it started is dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -35,6 +42,10 @@ from f5vi.engine.ode_batch import OdeItem, advance
 from f5vi.engine.types import CancelToken
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CANCEL_POLL_SECONDS = 0.1
+"""How often a caller waiting for its call looks at its cancel token."""
 
 StepReport = Callable[[int, int, int], None]
 """``on_step(item_index, steps_done, steps_total)`` from the sampling thread; raising cancels."""
@@ -61,6 +72,15 @@ class _Request:
         return self.stream and self.delivered == 0 and not self.finished
 
 
+@dataclass(eq=False)
+class _Call:
+    fn: Callable[[], Any]
+    cancel: CancelToken | None
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+
+
 class SharedSampler:
     def __init__(self, cfm: CFM, max_batch_frames: int) -> None:
         self.cfm = cfm
@@ -74,6 +94,10 @@ class SharedSampler:
         self._arrivals = itertools.count()
         self._ticks = itertools.count()
         self._thread: threading.Thread | None = None
+        self._calls: deque[_Call] = deque()
+        self._call_last = False
+        """The last turn of the sampling thread was a call: the next one is a step, if any."""
+        self.calls_run = 0
         self.steps_run = 0
         self.largest_batch = 0
         """Statistics for tests and the benchmark: evaluations run, most items in one."""
@@ -117,6 +141,51 @@ class SharedSampler:
                 while any(r is request for r, _ in self._running):
                     self._cv.wait()
 
+    def call(self, fn: Callable[[], T], *, cancel: CancelToken | None = None) -> T:
+        """Run ``fn`` on the sampling thread between two steps (at once if nothing is sampled).
+
+        Blocks the calling thread until it ran; raises what ``fn`` raised. Raises
+        :class:`SynthesisCancelled` if ``cancel`` is set before it started (it is then never run).
+        """
+        call = _Call(fn, cancel)
+        with self._cv:
+            self._calls.append(call)
+            self._ensure_thread()
+            self._cv.notify_all()
+            while not call.done:
+                if cancel is not None and cancel.cancelled and call in self._calls:
+                    self._calls.remove(call)
+                    raise SynthesisCancelled("the engine call was dropped: its caller has gone")
+                self._cv.wait(CANCEL_POLL_SECONDS if cancel is not None else None)
+        if call.error is not None:
+            raise call.error
+        return call.result
+
+    @property
+    def calls_waiting(self) -> int:
+        with self._cv:
+            return len(self._calls)
+
+    def _take_call(self) -> _Call | None:
+        """The next call whose caller is still there, unless the last turn was a call and a step waits."""
+        if self._call_last and self._batch:
+            return None
+        while self._calls:
+            call = self._calls.popleft()
+            if call.cancel is None or not call.cancel.cancelled:
+                return call
+        return None
+
+    def _run_call(self, call: _Call) -> None:
+        try:
+            call.result = call.fn()
+        except BaseException as exc:  # handed to the caller; the thread goes on
+            call.error = exc
+        with self._cv:
+            call.done = True
+            self.calls_run += 1
+            self._cv.notify_all()
+
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._loop, name="f5vi-sampler", daemon=True)
@@ -125,15 +194,21 @@ class SharedSampler:
     # ------------------------------------------------------------------ the sampling thread
     def _loop(self) -> None:
         while True:
+            call: _Call | None = None
             with self._cv:
                 while True:
                     self._drop_cancelled()
                     self._admit()
-                    if self._batch:
+                    call = self._take_call()
+                    if call is not None or self._batch:
                         break
                     self._cv.wait()
-                batch = list(self._batch)
+                self._call_last = call is not None
+                batch = [] if call is not None else list(self._batch)
                 self._running = batch
+            if call is not None:
+                self._run_call(call)
+                continue
             try:
                 self._step(batch)
             except Exception as exc:  # never let the thread die: every other request waits on it

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -48,6 +49,7 @@ from f5vi.engine.types import (
 from f5vi.engine.vocoders import MelVocoder, check_pairing, load_mel_vocoder
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -294,6 +296,11 @@ class Synthesizer:
         if trailing > 0:
             yield np.zeros(trailing, dtype=np.float32)
         tracker.finish(len(plan.chunks))
+
+    def run_between_steps(self, fn: Callable[[], T], cancel: CancelToken | None = None) -> T:
+        """Run other model work (ASR, freeing memory) between two ODE steps of the running requests
+        (blocking; see :meth:`SharedSampler.call`): it never overlaps a step and waits for none to end."""
+        return self.sampler.call(fn, cancel=cancel)
 
     def free_memory(self) -> dict[str, float]:
         """Drop cached references and return cached allocator blocks to the driver."""

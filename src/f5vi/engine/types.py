@@ -36,8 +36,20 @@ class CancelToken:
         return self._event.is_set()
 
     def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
+        if self.cancelled:
             raise SynthesisCancelled("synthesis was cancelled")
+
+
+class LinkedCancelToken(CancelToken):
+    """Cancelled when it is itself, or when any of ``parents`` is (a call made for a job or stream)."""
+
+    def __init__(self, *parents: CancelToken | None) -> None:
+        super().__init__()
+        self._parents = tuple(p for p in parents if p is not None)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set() or any(p.cancelled for p in self._parents)
 
 
 @dataclass(frozen=True)

@@ -92,3 +92,15 @@ class JobStoreWriteError(JobError, code="job_store_write_failed", http_status=50
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class PreviewsBusyError(JobError, code="too_many_previews", http_status=429):
+    """``POST /normalize`` is at its bound of previews planned at once; the answer says when to retry."""
+
+    def __init__(self, running: int, retry_after_seconds: int = 2) -> None:
+        super().__init__(f"{running} text previews are being prepared; retry shortly")
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}

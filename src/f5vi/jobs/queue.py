@@ -1,7 +1,8 @@
 """The one queue in front of the engine.
 
-Every kind of engine work (a TTS job today, a streaming request later) is a :class:`WorkItem` in
-this single FIFO, so kinds share the engine fairly in arrival order. Unlike ``asyncio.Queue`` it can
+Every kind of engine work (a TTS job, a stream) is a :class:`WorkItem` in this single FIFO, so kinds
+share the engine fairly in arrival order. An item carries only its kind and key: each handler keeps
+what it needs by key (the job tracker its jobs, the stream service its streams). Unlike ``asyncio.Queue`` it can
 drop a queued item (cancel) and tell an item's position (ETA of waiting jobs).
 """
 
@@ -11,16 +12,14 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 
 @dataclass(eq=False)
 class WorkItem:
     kind: str
-    """Selects the handler the engine task runs it with (``"tts"``; later e.g. ``"stream"``)."""
+    """Selects the handler the engine task runs it with (``"tts"``, ``"stream"``)."""
     key: str
-    """Identity for removal and position look-ups (the job id)."""
-    payload: Any = None
+    """Identity for removal and position look-ups (the job or stream id)."""
     enqueued_at: float = field(default_factory=time.monotonic)
 
 

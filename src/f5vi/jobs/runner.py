@@ -33,11 +33,12 @@ from f5vi.jobs.progress import (
     engine_progress,
 )
 from f5vi.jobs.queue import WorkItem
-from f5vi.jobs.requests import VoiceResolver, needs_transcripts, resolve_request, with_transcripts
+from f5vi.jobs.requests import VoiceResolver, needs_transcripts, resolve_request
 from f5vi.jobs.scheduler import EngineScheduler
 from f5vi.jobs.states import InvalidTransitionError, JobState
 from f5vi.jobs.store import LeaseLostError
 from f5vi.jobs.tracker import ActiveJob, CancelReason, JobTracker
+from f5vi.jobs.voice_turn import with_voices_ready
 from f5vi.storage import OutputStorage, OutputWriteError, StoredFile
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ class JobRunner:
         )
         if needs_transcripts(request):
             self.progress.update(job.id, P_TRANSCRIBING, "transcribing")
-            request = await anyio.to_thread.run_sync(with_transcripts, request, self.voices)
+        request = await with_voices_ready(request, self.voices, self.scheduler, cancel=active.token)
         active.token.raise_if_cancelled()
         loop = asyncio.get_running_loop()
         engine_started = time.monotonic()

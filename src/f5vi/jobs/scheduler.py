@@ -1,12 +1,16 @@
 """The one engine queue and the task that works through it.
 
-Every kind of engine work is a :class:`~f5vi.jobs.queue.WorkItem` in one bounded FIFO: TTS jobs,
-streams, plain blocking calls (ASR of an uploaded voice, freeing memory). One asyncio task takes the
-items in arrival order and starts the handler registered for the item's kind; up to ``concurrency``
-jobs and streams run at the same time, and their chunks share the engine's ODE batches (see
-:mod:`f5vi.engine.shared_sampler`, which also keeps it fair between them). A plain call runs alone:
-it waits for what runs to finish and nothing starts beside it. Blocking model work runs in worker
-threads so the event loop never waits for it.
+Every kind of queued engine work is a :class:`~f5vi.jobs.queue.WorkItem` in one bounded FIFO: TTS
+jobs and streams. One asyncio task takes the items in arrival order and starts the handler registered
+for the item's kind; up to ``concurrency`` of them run at the same time, and their chunks share the
+engine's ODE batches (see :mod:`f5vi.engine.shared_sampler`, which also keeps it fair between them).
+
+Plain blocking model calls (ASR of a voice without a transcript, freeing memory) are not queued
+behind jobs: :meth:`EngineScheduler.run_call` hands them to the sampling thread, which runs them
+between two ODE steps (at once when idle). So a call never waits for the running work to drain, the
+running work waits at most for the call itself, and a call whose caller has gone (its task
+cancelled: a client that disconnected) before it started is dropped. Blocking model work runs in
+worker threads so the event loop never waits for it.
 
 The scheduler knows nothing about jobs, streams or HTTP: the job manager and the stream service
 register handlers (and a way to interrupt their running item at shutdown). It also holds the loaded
@@ -19,16 +23,16 @@ import asyncio
 import contextlib
 import logging
 import math
-import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 
-from f5vi.jobs.errors import QueueFullError, ServiceUnavailableError
+from f5vi.engine.types import CancelToken, LinkedCancelToken
+from f5vi.jobs.errors import PreviewsBusyError, QueueFullError, ServiceUnavailableError
 from f5vi.jobs.queue import WorkItem, WorkQueue
 from f5vi.logging_setup import log_context
 
@@ -37,9 +41,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-WORK_KIND_CALL = "call"
-"""Engine work that is a plain blocking call (see :meth:`EngineScheduler.run_call`)."""
 
 WorkHandler = Callable[[WorkItem], Awaitable[None]]
 Interrupt = Callable[[WorkItem], None]
@@ -78,11 +79,15 @@ class EngineScheduler:
         self._configured_concurrency = concurrency
         self.concurrency = max(1, concurrency or 1)
         """Jobs and streams running at once (set from the engine's device on attach unless configured)."""
-        self._kinds: dict[str, _Kind] = {WORK_KIND_CALL: _Kind(self._run_call, None)}
+        self._kinds: dict[str, _Kind] = {}
         self._synth: Synthesizer | None = None
         self._status = EngineStatus.LOADING
         self._error: str | None = None
         self._ready = asyncio.Event()
+        self._settled = asyncio.Event()
+        """Set once the model loaded or failed to: a call waits for that, not for the queue."""
+        self._calls_waiting = 0
+        self._previews = 0
         self._task: asyncio.Task[None] | None = None
         self._running: dict[WorkItem, tuple[CurrentWork, asyncio.Task[None]]] = {}
         self._changed = asyncio.Event()
@@ -90,6 +95,7 @@ class EngineScheduler:
         self._idle.set()
         self._stopping = False
         self._avg_work_seconds: float | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         if synthesizer is not None:
             self.attach(synthesizer)
 
@@ -102,11 +108,13 @@ class EngineScheduler:
         self._status = EngineStatus.READY
         self._error = None
         self._ready.set()
+        self._settled.set()
 
     def failed(self, message: str) -> None:
         """The model could not be loaded: new work is refused (503); queued jobs stay on disk."""
         self._status = EngineStatus.FAILED
         self._error = message
+        self._settled.set()
 
     @property
     def synthesizer(self) -> Synthesizer | None:
@@ -170,41 +178,58 @@ class EngineScheduler:
         return max(1, min(3600, math.ceil(per_item)))
 
     # ------------------------------------------------------------------ blocking calls
-    async def run_call(self, fn: Callable[[], T]) -> T:
-        """Run a blocking call in the engine's turn (FIFO with jobs), e.g. ASR of an uploaded voice.
+    async def run_call(self, fn: Callable[[], T], *, cancel: CancelToken | None = None) -> T:
+        """Run a blocking model call in the engine's turn: between two ODE steps, e.g. ASR of a voice.
 
-        Heavy model work must not run beside a synthesis on the same device. If the engine failed to
-        load, or the loop is not running, there is no turn to wait for and the call runs at once.
+        Heavy model work must not overlap a step on the same device; it need not wait for the
+        running requests to finish either (see the module docstring). If the caller goes away — its
+        task is cancelled, or ``cancel`` is set — before the call started, it is dropped. At most
+        ``queue_max`` calls wait at once (429 beyond). While the model loads the call waits for it;
+        if it failed to load (or no engine will come), the call runs at once in a worker thread.
         """
-        if self._status is EngineStatus.FAILED or self._task is None:
+        if self._synth is None and self._task is not None and self._status is EngineStatus.LOADING:
+            await self._settled.wait()
+        synth = self._synth
+        if synth is None or self._status is EngineStatus.FAILED:
             return await anyio.to_thread.run_sync(fn)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self.enqueue(WorkItem(kind=WORK_KIND_CALL, key=f"call_{secrets.token_hex(6)}", payload=(fn, future)))
-        return await future
+        if self._calls_waiting >= self.queue.maxsize:
+            raise QueueFullError(self._calls_waiting, self.retry_after_seconds())
+        token = LinkedCancelToken(cancel)
+        self._calls_waiting += 1
+        try:
+            return await anyio.to_thread.run_sync(synth.run_between_steps, fn, token, abandon_on_cancel=True)
+        except asyncio.CancelledError:
+            token.cancel()  # not started yet: it never will; running: its result is not waited for
+            raise
+        finally:
+            self._calls_waiting -= 1
+
+    @contextlib.asynccontextmanager
+    async def preview_slot(self) -> AsyncIterator[None]:
+        """One of at most ``concurrency`` text previews (``POST /normalize``) planned at once.
+
+        Planning is CPU work (normaliser, reference preparation) beside the synthesis; beyond the
+        bound a preview is refused like a full queue (429 with Retry-After) instead of piling up.
+        """
+        if self._previews >= self.concurrency:
+            raise PreviewsBusyError(self._previews)
+        self._previews += 1
+        try:
+            yield
+        finally:
+            self._previews -= 1
 
     def schedule_call(self, fn: Callable[[], Any]) -> None:
         """Like :meth:`run_call` without waiting for the result (errors are logged)."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(self.run_call(fn))
+        self._background.add(task)
 
-        def _log(done: asyncio.Future[Any]) -> None:
+        def _done(done: asyncio.Future[Any]) -> None:
+            self._background.discard(task)
             if not done.cancelled() and done.exception() is not None:
                 logger.error("scheduled engine call failed: %s", done.exception())
 
-        future.add_done_callback(_log)
-        self.enqueue(WorkItem(kind=WORK_KIND_CALL, key=f"call_{secrets.token_hex(6)}", payload=(fn, future)))
-
-    async def _run_call(self, item: WorkItem) -> None:
-        fn, future = item.payload
-        if future.done():  # the caller went away while it waited
-            return
-        try:
-            result = await anyio.to_thread.run_sync(fn)
-        except Exception as exc:
-            if not future.done():
-                future.set_exception(exc)
-        else:
-            if not future.done():
-                future.set_result(result)
+        task.add_done_callback(_done)
 
     # ------------------------------------------------------------------ the loop
     def start(self) -> None:
@@ -238,15 +263,10 @@ class EngineScheduler:
         while not self._stopping:
             await self._until(lambda: len(self._running) < self.concurrency)
             item = await self.queue.get()
-            exclusive = item.kind == WORK_KIND_CALL
-            if exclusive:
-                await self._until(lambda: not self._running)
             if self._stopping:
                 self.queue.put_front(item)
                 return
-            task = self._start(item)
-            if exclusive:  # nothing starts beside a plain call
-                await asyncio.shield(task)
+            self._start(item)
 
     async def _until(self, condition: Callable[[], bool]) -> None:
         while not condition() and not self._stopping:
@@ -263,7 +283,7 @@ class EngineScheduler:
     async def _run(self, item: WorkItem, work: CurrentWork) -> None:
         try:
             # Every log line of this turn (threads included) carries the job's or stream's id.
-            with log_context(None if item.kind == WORK_KIND_CALL else item.key):
+            with log_context(item.key):
                 await self._kinds[item.kind].run(item)
         except asyncio.CancelledError:
             raise
@@ -274,8 +294,7 @@ class EngineScheduler:
             if not self._running:
                 self._idle.set()
             self._changed.set()
-        if item.kind != WORK_KIND_CALL:
-            self._record_duration(time.monotonic() - work.started_monotonic)
+        self._record_duration(time.monotonic() - work.started_monotonic)
 
     def _record_duration(self, seconds: float) -> None:
         previous = self._avg_work_seconds

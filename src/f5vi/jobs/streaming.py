@@ -17,7 +17,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,8 +30,9 @@ from f5vi.engine.types import SAMPLE_RATE, CancelToken, SynthesisRequest
 from f5vi.errors import F5viError, as_f5vi_error
 from f5vi.jobs.channel import PieceChannel
 from f5vi.jobs.queue import WorkItem
-from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver, needs_transcripts, with_transcripts
+from f5vi.jobs.requests import RequestBuilder, TTSInput, VoiceResolver
 from f5vi.jobs.scheduler import EngineScheduler
+from f5vi.jobs.voice_turn import with_voices_ready
 from f5vi.voices.directory import Voice
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class AudioStream:
     words: deque[TimedWord] = field(default_factory=deque)
     """Timed words of a streamed synthesis, each added before any audio of its chunk is handed over
     (a reader takes them off the front as its audio reaches their start)."""
+    on_close: Callable[[AudioStream], None] | None = None
+    """Told when the stream is closed (the service takes it out of the queue if it still waits)."""
 
     @property
     def closed(self) -> bool:
@@ -107,6 +110,8 @@ class AudioStream:
         if not self.channel.closed:
             self.channel.close()
             self.token.cancel()
+            if self.on_close is not None:
+                self.on_close(self)
 
     async def __aenter__(self) -> AudioStream:
         return self
@@ -174,6 +179,7 @@ class StreamService:
             whole=whole,
             label=label,
             channel=PieceChannel(self.max_buffered, self.stall_timeout),
+            on_close=self._closed,
         )
         self.scheduler.enqueue(WorkItem(kind=WORK_KIND_STREAM, key=stream.id))
         self._open[stream.id] = stream
@@ -191,6 +197,14 @@ class StreamService:
     def _count_open(self) -> None:
         if self.observer is not None:
             self.observer.streams_open(len(self._open))
+
+    def _closed(self, stream: AudioStream) -> None:
+        """A stream closed while it waited in the queue gives its place up at once."""
+        if self.scheduler.queue.remove(stream.id) is not None:
+            stream.stats.outcome = "cancelled"
+            self._open.pop(stream.id, None)
+            self._count_open()
+            logger.info("stream %s dropped from the queue: its client left", stream.id)
 
     def interrupt(self, item: WorkItem) -> None:
         """Shutdown: stop the stream's synthesis at its next ODE step."""
@@ -226,10 +240,7 @@ class StreamService:
             if chunk_count:
                 stats.chunk_count = chunk_count
 
-        def produce() -> None:
-            request = stream.request
-            if needs_transcripts(request):  # its own voice or a tagged one: transcribed in its turn
-                request = with_transcripts(request, voices)
+        def produce(request: SynthesisRequest) -> None:
             stream.token.raise_if_cancelled()
             if stream.whole:
                 result = synth.synthesize(request, on_progress, stream.token)
@@ -241,7 +252,9 @@ class StreamService:
 
         error: F5viError | None = None
         try:
-            await anyio.to_thread.run_sync(produce)
+            # its own voice or a tagged one without a transcript: transcribed between ODE steps
+            request = await with_voices_ready(stream.request, voices, self.scheduler, cancel=stream.token)
+            await anyio.to_thread.run_sync(produce, request)
             stats.outcome = "completed"
         except SynthesisCancelled as exc:
             stats.outcome = "cancelled"

@@ -4,22 +4,22 @@ The route checks and completes the request with the same builder as ``POST /tts`
 (:mod:`f5vi.jobs.requests`) and plans it through :meth:`~f5vi.engine.synthesizer.Synthesizer.plan`,
 the function every synthesis plans with, so the preview and a job with the same text cannot differ. It
 runs no model and does not queue: planning takes no engine lock (only a voice without a transcript
-waits for the engine's turn to be transcribed, as its first job would).
+is transcribed in the engine's turn, between two ODE steps, as its first job would be).
 """
 
 from __future__ import annotations
 
-import functools
-
 import anyio.to_thread
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
 from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import RequestsDep, SchedulerDep, SettingsDep, VoicesDep
+from f5vi.api.disconnect import unless_disconnected
 from f5vi.api.responses import error_responses
 from f5vi.api.schemas import NormalizeRequest, NormalizeResponse
 from f5vi.api.text_schemas import LexiconResponse
-from f5vi.jobs.requests import TTSInput, needs_transcripts, with_transcripts
+from f5vi.jobs.requests import TTSInput
+from f5vi.jobs.voice_turn import plan_with_voices
 
 router = APIRouter(tags=["tts"], dependencies=[Depends(bearer_scheme)])
 
@@ -53,15 +53,16 @@ async def lexicon(requests: RequestsDep) -> LexiconResponse:
         "Takes the body of `POST /tts`; without `ref_name`, the default voice (`F5VI_DEFAULT_VOICE`, "
         "else the first voice). Queues nothing."
     ),
-    responses=error_responses(400, 404, 413, 422, 503),
+    responses=error_responses(400, 404, 413, 422, 429, 503),
 )
 async def normalize(
     body: NormalizeRequest,
+    request: Request,
     scheduler: SchedulerDep,
     requests: RequestsDep,
     voices: VoicesDep,
     settings: SettingsDep,
-) -> NormalizeResponse:
+) -> NormalizeResponse | Response:
     synthesizer = scheduler.require_ready()
     ref_name = body.ref_name
     if ref_name is None:
@@ -75,10 +76,13 @@ async def normalize(
             lexicon=body.lexicon_tuple(),
         )
     )
-    request = prepared.synthesis
-    if needs_transcripts(request):  # transcribed in the engine's turn, as its first job would be
-        request = await scheduler.run_call(functools.partial(with_transcripts, request, voices))
-    plan = await anyio.to_thread.run_sync(synthesizer.plan, request)
+    # A voice without a transcript is transcribed in the engine's turn (between ODE steps), as its
+    # first job would be; a client that leaves before that drops it.
+    plan = await unless_disconnected(
+        request, plan_with_voices(prepared.synthesis, voices, scheduler, synthesizer)
+    )
+    if plan is None:
+        return Response(status_code=204)  # the client left; nobody reads this
     return NormalizeResponse.from_plan(
         plan,
         voice_id=prepared.voice.id,
