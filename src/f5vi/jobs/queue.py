@@ -2,8 +2,8 @@
 
 Every kind of engine work (a TTS job, a stream) is a :class:`WorkItem` in this single FIFO, so kinds
 share the engine fairly in arrival order. An item carries only its kind and key: each handler keeps
-what it needs by key (the job tracker its jobs, the stream service its streams). Unlike ``asyncio.Queue`` it can
-drop a queued item (cancel) and tell an item's position (ETA of waiting jobs).
+what it needs by key (the job tracker its jobs, the stream service its streams). Unlike
+``asyncio.Queue`` it can drop a queued item (cancel) and tell an item's position (ETA of waiting jobs).
 """
 
 from __future__ import annotations
