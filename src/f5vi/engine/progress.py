@@ -31,6 +31,20 @@ class ProgressTracker:
         self._done = [0.0] * len(chunk_frames)
         self.update(_START, "synthesizing", 0, total_chunks)
 
+    def add_attempts(self, chunk_frames: list[int]) -> int:
+        """Verification samples chunks again: their work joins the total (the bar waits, never goes
+        back); the chunk count counts attempts. Returns the index of the first new one for :meth:`step`."""
+        with self._lock:
+            offset = len(self._frames)
+            self._frames.extend(chunk_frames)
+            self._done.extend([0.0] * len(chunk_frames))
+        return offset
+
+    @property
+    def attempts(self) -> int:
+        """Chunk samplings planned so far (chunks, plus verification's new attempts)."""
+        return len(self._frames)
+
     def step(self, index: int, step: int, total_steps: int) -> None:
         """Chunk ``index`` has taken ``step`` of its ``total_steps`` ODE steps."""
         with self._lock:

@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +22,7 @@ import torch
 
 from f5vi.config import Settings
 from f5vi.engine.allocator import tune_glibc_malloc
+from f5vi.engine.asr import Transcriber
 from f5vi.engine.audio import cross_fade_concat
 from f5vi.engine.batching import ChunkPlan
 from f5vi.engine.checkpoint import LoadedModel, load_model
@@ -36,12 +37,15 @@ from f5vi.engine.text.vocab import Vocab
 from f5vi.engine.types import (
     SAMPLE_RATE,
     CancelToken,
+    ChunkVerification,
     ProgressCallback,
     SegmentSummary,
     SynthesisRequest,
     SynthesisResult,
+    VerifyOptions,
 )
 from f5vi.engine.validation import validate_request
+from f5vi.engine.verify import ChunkBest, Scorer, attempt_seed
 from f5vi.engine.vocoder import Vocoder, load_vocoder
 
 logger = logging.getLogger(__name__)
@@ -114,6 +118,9 @@ class Synthesizer:
         self.planner = TextPlanner(vocab, settings, self.references, self.vinorm)
         self.sampler = SharedSampler(model.cfm, settings.max_batch_frames or default_max_batch_frames(device))
         self._vocoder_lock = threading.Lock()  # one vocoder call at a time: bounded memory and threads
+        self.transcriber: Transcriber | None = None
+        """The process's speech recogniser (shared with the voice library); made on first verify."""
+        self._transcriber_lock = threading.Lock()
         self.info = EngineInfo(
             model=model_source,
             arch=model.arch_name,
@@ -195,6 +202,15 @@ class Synthesizer:
         tracker.update_stage("vocoding", len(mels), len(plan.chunks))
         count = len(plan.chunks)
         waves = self._vocode([mels[i] for i in range(count)], [plan.output_gain(i) for i in range(count)])
+        verification: list[ChunkVerification] | None = None
+        if request.verify is not None:
+            verify_started = time.perf_counter()
+            scorer = Scorer(self.asr())
+            bests = self._verify(request, plan, dict(enumerate(waves)), tracker, cancel, scorer, stream=False)
+            waves = [bests[i].best.wave for i in range(count)]
+            verification = [bests[i].report(i, request.verify) for i in range(count)]
+            timings["verify_seconds"] = time.perf_counter() - verify_started
+            timings["asr_seconds"] = scorer.seconds
         audio = cross_fade_concat(waves, SAMPLE_RATE, request.cross_fade_seconds)
         timings["total_seconds"] = time.perf_counter() - started
         tracker.finish(len(plan.chunks))
@@ -209,6 +225,7 @@ class Synthesizer:
             warnings=list(plan.text.warnings),
             timings=timings,
             segments=plan.segments,
+            verification=verification,
         )
 
     def stream(
@@ -216,12 +233,16 @@ class Synthesizer:
         request: SynthesisRequest,
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        on_verified: Callable[[ChunkVerification], None] | None = None,
     ) -> Iterator[np.ndarray]:
         """Yield the audio in text order as soon as each part is ready (first chunk on its own).
 
         Consecutive pieces are cross-faded exactly as :meth:`synthesize` does: the tail of each
         piece is held back until the next piece arrives, so concatenating the yielded arrays
         gives the same waveform as a non-streamed call with the same batches.
+
+        With verification on, a chunk is sent once it passed or ran out of attempts
+        (``on_verified`` hears how each chunk did, in the order they are settled).
         """
         tracker = ProgressTracker(on_progress)
         plan = self._plan(request, tracker)
@@ -229,8 +250,16 @@ class Synthesizer:
         held: np.ndarray | None = None
         ready: dict[int, np.ndarray] = {}
         next_index = 0
+        scorer = Scorer(self.asr()) if request.verify is not None else None
         for index, mel in self._sample(request, plan, tracker, cancel, stream=True):
-            ready[index] = self._vocode([mel], [plan.output_gain(index)])[0]
+            wave = self._vocode([mel], [plan.output_gain(index)])[0]
+            if scorer is not None:  # a chunk leaves once it passed or ran out of attempts
+                best = self._verify(request, plan, {index: wave}, tracker, cancel, scorer, stream=True)[index]
+                wave = best.best.wave
+                if on_verified is not None:
+                    assert request.verify is not None
+                    on_verified(best.report(index, request.verify))
+            ready[index] = wave
             tracker.chunk_done(len(ready) + next_index, len(plan.chunks))
             while next_index in ready:  # chunks can finish out of order; audio leaves in text order
                 wave = ready.pop(next_index)
@@ -288,20 +317,71 @@ class Synthesizer:
 
         A chunk is conditioned on its own voice segment's reference mel and transcript.
         """
-        return [
-            make_item(
-                self.model.cfm,
-                plan.reference(chunk).mel[0],  # fp32 [frames, 100]: the sampler casts what the backbone sees
-                self.vocab.encode([plan.text.segment_of(chunk).reference_text + chunk.text])[0],
-                chunk.duration_frames,
-                steps=request.nfe_step,
-                cfg_strength=request.cfg_strength,
-                sway_sampling_coef=request.sway_sampling_coef,
-                method=request.ode_method,  # type: ignore[arg-type]
-                seed=plan.seed,
-            )
-            for chunk in plan.chunks
-        ]
+        return [self._item(request, plan, chunk, plan.seed) for chunk in plan.chunks]
+
+    def _item(self, request: SynthesisRequest, plan: _Plan, chunk: ChunkPlan, seed: int) -> OdeItem:
+        return make_item(
+            self.model.cfm,
+            plan.reference(chunk).mel[0],  # fp32 [frames, 100]: the sampler casts what the backbone sees
+            self.vocab.encode([plan.text.segment_of(chunk).reference_text + chunk.text])[0],
+            chunk.duration_frames,
+            steps=request.nfe_step,
+            cfg_strength=request.cfg_strength,
+            sway_sampling_coef=request.sway_sampling_coef,
+            method=request.ode_method,  # type: ignore[arg-type]
+            seed=seed,
+        )
+
+    def asr(self) -> Transcriber:
+        """The process's speech recogniser: the attached one (the voice library's), else one made now
+        from the settings (with the demo recogniser as fallback when the demo fallback is on)."""
+        with self._transcriber_lock:
+            if self.transcriber is None:
+                self.transcriber = make_transcriber(self.settings, self.info.device, demo=self.info.is_demo)
+            return self.transcriber
+
+    def _verify(
+        self,
+        request: SynthesisRequest,
+        plan: _Plan,
+        waves: dict[int, np.ndarray],
+        tracker: ProgressTracker,
+        cancel: CancelToken | None,
+        scorer: Scorer,
+        *,
+        stream: bool,
+    ) -> dict[int, ChunkBest]:
+        """Score the first attempts of chunks ``waves``; sample those over the threshold again (all
+        of them together, one round per attempt) until each passed or ran out of attempts."""
+        options: VerifyOptions = request.verify or VerifyOptions()
+        chunks = plan.chunks
+        count = len(chunks)
+        order = sorted(waves)
+        tracker.update_stage("verifying", tracker.attempts, count)
+        texts = [chunks[i].text for i in order]
+        first = scorer.score([waves[i] for i in order], texts, [plan.seed] * len(order))
+        bests = {i: ChunkBest(a) for i, a in zip(order, first, strict=True)}
+        attempt = 1
+        while todo := [i for i in order if not bests[i].done(options)]:
+            if cancel is not None:
+                cancel.raise_if_cancelled()  # between attempts
+            attempt += 1
+            seeds = [attempt_seed(plan.seed, i, attempt) for i in todo]
+            items = [self._item(request, plan, chunks[i], seed) for i, seed in zip(todo, seeds, strict=True)]
+            offset = tracker.add_attempts([item.duration for item in items])
+            tracker.update_stage("resampling", tracker.attempts, count)
+
+            def on_step(k: int, step: int, total: int, offset: int = offset) -> None:
+                tracker.step(offset + k, step, total)
+
+            mels: dict[int, torch.Tensor] = {}
+            for k, out in self.sampler.run(items, cancel=cancel, on_step=on_step, stream=stream):
+                mels[k] = out[plan.reference(chunks[todo[k]]).audio_frames :].float()
+            new = self._vocode([mels[k] for k in range(len(todo))], [plan.output_gain(i) for i in todo])
+            tracker.update_stage("verifying", tracker.attempts, count)
+            for i, scored in zip(todo, scorer.score(new, [chunks[i].text for i in todo], seeds), strict=True):
+                bests[i].offer(scored)
+        return bests
 
     def _sample(
         self,
@@ -331,6 +411,13 @@ class Synthesizer:
             (wave.float().cpu().numpy() * gain).astype(np.float32)
             for wave, gain in zip(waves, output_gains, strict=True)
         ]
+
+
+def make_transcriber(settings: Settings, device: str, *, demo: bool = False) -> Transcriber:
+    """The speech recogniser of ``settings`` on ``device``; with the demo fallback on (or a demo
+    model loaded) it falls back to the demo recogniser (random weights, flagged) if it cannot load."""
+    demo_dir = settings.data_dir / "models" / "demo-asr" if (settings.demo_fallback or demo) else None
+    return Transcriber(settings.asr_model, device=device, demo_dir=demo_dir)
 
 
 def default_max_batch_frames(device: torch.device) -> int:

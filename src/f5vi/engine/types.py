@@ -47,6 +47,39 @@ class ReferenceVoice:
 
 
 @dataclass(frozen=True)
+class VerifyOptions:
+    """Verification of one request (:mod:`f5vi.engine.verify`): the CER a chunk may have after
+    canonicalisation, and how many samplings (the first included) it may take."""
+
+    max_cer: float = 0.2
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class ChunkVerification:
+    """How the kept attempt of one chunk did (one entry of a result's ``verification`` list)."""
+
+    chunk: int
+    cer: float
+    attempts: int
+    """Samplings the chunk took (1: it passed at once, or the limit is 1)."""
+    seed: int
+    """The seed of the kept attempt (the request's seed unless a later attempt was better)."""
+    transcript: str
+    passed: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "chunk": self.chunk,
+            "cer": round(self.cer, 4),
+            "attempts": self.attempts,
+            "seed": self.seed,
+            "transcript": self.transcript,
+            "passed": self.passed,
+        }
+
+
+@dataclass(frozen=True)
 class SynthesisRequest:
     text: str
     """May switch voices with ``[voice_id]`` tags (:mod:`f5vi.engine.text.voice_tags`)."""
@@ -62,6 +95,8 @@ class SynthesisRequest:
     normalize_text: bool = True
     voices: tuple[tuple[str, ReferenceVoice], ...] = ()
     """The reference of every voice the text's tags name, as ``(tag, reference)`` pairs."""
+    verify: VerifyOptions | None = None
+    """Transcribe every chunk and sample it again while it says something else (None: off)."""
 
     def reference_for(self, tag: str | None) -> ReferenceVoice | None:
         """The reference that says a segment tagged ``tag`` (None: the request's own voice).
@@ -95,6 +130,8 @@ class SynthesisResult:
     timings: dict[str, float] = field(default_factory=dict)
     segments: list[SegmentSummary] = field(default_factory=list)
     """The voice segments in text order; their chunk counts add up to ``len(chunks)``."""
+    verification: list[ChunkVerification] | None = None
+    """Per chunk, with verification on (None: it was off)."""
 
     @property
     def chunk_voices(self) -> list[str | None]:
