@@ -80,6 +80,25 @@ class Settings(BaseSettings):
     max_text_chars: int = 20_000
     asr_model: str = "vinai/PhoWhisper-small"
 
+    # --- verification and evaluation ---------------------------------------------------------------
+    verify: bool = Field(
+        False,
+        description="Default of a request's `verify`: transcribe every chunk with F5VI_ASR_MODEL and sample "
+        "it again while its CER is above F5VI_VERIFY_MAX_CER. Off by default: on this CPU it more than "
+        "doubles a request's time (bench/RESULTS.md).",
+    )
+    verify_max_cer: float = Field(
+        0.2, ge=0.0, description="Highest character error rate (canonicalised) a verified chunk may have."
+    )
+    verify_max_attempts: int = Field(
+        3, ge=1, le=10, description="Samplings a verified chunk may take, the first included."
+    )
+    speaker_model: str = Field(
+        "microsoft/wavlm-base-plus-sv",
+        description="Speaker-verification model (transformers audio x-vector) for `f5vi eval`'s speaker "
+        "similarity; the demo fallback uses a tiny random WavLM instead.",
+    )
+
     # --- storage -----------------------------------------------------------------------------------
     voices_dir: Path = Field(
         Path("voices"),

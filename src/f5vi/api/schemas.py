@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from f5vi.api.verification import ChunkVerificationInfo
 from f5vi.jobs.requests import SpeechFields
 
 if TYPE_CHECKING:
@@ -158,6 +159,9 @@ class JobResultInfo(BaseModel):
     )
     processing_time_seconds: float
     warnings: list[str]
+    verification: list[ChunkVerificationInfo] | None = Field(
+        None, description="Per chunk when the job had `verify` on (null: it was off)."
+    )
     output_available: bool = Field(description="False once retention removed the file.")
     expires_at: float | None = Field(description="When retention removes the file (epoch seconds).")
 

@@ -47,6 +47,9 @@ class JobRequest:
     sway_sampling_coef: float
     ode_method: str
     cross_fade_seconds: float
+    verify: bool = False
+    verify_max_cer: float = 0.2
+    verify_max_attempts: int = 3
 
     def fingerprint(self) -> str:
         """Hash of what the client chose, used to tell a retry from a conflicting reuse of an id."""
@@ -58,6 +61,8 @@ class JobRequest:
             "seed": self.seed,
             "format": self.format,
         }
+        if self.verify:  # only then: the fingerprints of requests without it stay what they were
+            chosen["verify"] = True
         blob = json.dumps(chosen, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -67,7 +72,7 @@ class JobRequest:
     @classmethod
     def from_json(cls, blob: str) -> JobRequest:
         data = json.loads(blob)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})  # older rows lack new ones
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ class JobResult:
     remote_url_expires_at: float | None = None
     segments: list[JobSegment] = field(default_factory=list)
     """The voices that said the text, in order (empty in results stored before voice tags existed)."""
+    verification: list[dict[str, Any]] | None = None
+    """Per chunk with verification on: ``{"chunk", "cer", "attempts", "seed", "transcript", "passed"}``."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)

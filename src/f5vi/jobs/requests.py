@@ -30,7 +30,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from f5vi.config import Settings
 from f5vi.engine.errors import InvalidParameterError
 from f5vi.engine.text.voice_tags import split_voice_tags, tagged_voices
-from f5vi.engine.types import ReferenceVoice, SynthesisRequest
+from f5vi.engine.types import ReferenceVoice, SynthesisRequest, VerifyOptions
 from f5vi.engine.validation import check_text, require_text, validate_request
 from f5vi.formats import OutputFormat, available_formats
 from f5vi.jobs.models import JOB_ID_PATTERN, JobRequest
@@ -53,6 +53,14 @@ VOICE_TAGS_HELP = (
     "(`voice_not_found`) before anything is queued."
 )
 """How the request schemas describe voice tags (``text`` fields of /tts, /normalize, the OpenAI body)."""
+
+VERIFY_HELP = (
+    "Check what was said: transcribe every chunk (PhoWhisper) and sample it again with a new seed "
+    "(derived from `seed`, the chunk and the attempt) while its character error rate is above "
+    "`F5VI_VERIFY_MAX_CER`, up to `F5VI_VERIFY_MAX_ATTEMPTS` samplings; the best attempt is kept and the "
+    "result lists `verification` per chunk. Default `F5VI_VERIFY` (off). Costs an ASR pass per attempt."
+)
+"""How every request schema describes ``verify``."""
 
 
 class VoiceLike(Protocol):
@@ -79,6 +87,7 @@ class TTSInput:
     nfe_step: int | None = None
     seed: int | None = None
     format: str = "wav"
+    verify: bool | None = None
 
 
 def _json_integer(value: object) -> object:
@@ -137,6 +146,7 @@ class TTSRequest(SpeechFields):
     nfe_step: NfeStep | None = Field(None, description="ODE steps; default 32.")
     seed: Seed | None = Field(None, description="Random seed; chosen and reported if omitted.")
     format: OutputFormat = Field("wav", description="Output format; wav is 16-bit PCM mono 24 kHz.")
+    verify: bool | None = Field(None, description=VERIFY_HELP)
 
     def to_input(self) -> TTSInput:
         return TTSInput(
@@ -146,6 +156,7 @@ class TTSRequest(SpeechFields):
             nfe_step=self.nfe_step,
             seed=self.seed,
             format=self.format,
+            verify=self.verify,
         )
 
 
@@ -175,11 +186,16 @@ def complete_request(params: TTSInput, voice_id: str, settings: Settings) -> Job
         sway_sampling_coef=s.sway_sampling_coef,
         ode_method=s.ode_method,
         cross_fade_seconds=s.cross_fade_seconds,
+        verify=bool(params.verify if params.verify is not None else s.verify),
+        verify_max_cer=s.verify_max_cer,
+        verify_max_attempts=s.verify_max_attempts,
     )
 
 
 _ENGINE_PARAMETERS = tuple(
-    f.name for f in fields(SynthesisRequest) if f.name in {g.name for g in fields(JobRequest)}
+    f.name
+    for f in fields(SynthesisRequest)
+    if f.name in {g.name for g in fields(JobRequest)} and f.name != "verify"
 )
 """What a job request hands to the engine as it is (text, speed, nfe_step, cfg, sway, ode, seed, ...)."""
 
@@ -194,6 +210,7 @@ def synthesis_request(
     return SynthesisRequest(
         reference=_reference(voice),
         voices=tuple((tag, _reference(v)) for tag, v in tagged),
+        verify=VerifyOptions(request.verify_max_cer, request.verify_max_attempts) if request.verify else None,
         **{name: getattr(request, name) for name in _ENGINE_PARAMETERS},
     )
 

@@ -176,6 +176,7 @@ class JobRunner:
                 JobSegment(voice_id=s.voice_id or job.request.voice_id, chunk_count=s.chunk_count)
                 for s in result.segments
             ],
+            verification=None if result.verification is None else [v.as_dict() for v in result.verification],
         )
         await self._finish(
             job.id,

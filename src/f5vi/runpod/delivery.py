@@ -111,6 +111,8 @@ class Delivery:
             "confirmed": job.confirmed_at is not None,
             "warnings": [scrub(w) for w in result.warnings],
         }
+        if result.verification is not None:
+            output["verification"] = result.verification
         if self.demo:
             output.update(demo=True, warnings=[DEMO_OUTPUT_WARNING, *output["warnings"]])
         if 0 < result.size_bytes <= self.settings.audio_base64_max_bytes and job.output_deleted_at is None:

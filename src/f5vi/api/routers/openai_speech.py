@@ -50,10 +50,11 @@ from f5vi.api.auth import bearer_scheme
 from f5vi.api.deps import MetricsDep, SettingsDep, StreamsDep, VoicesDep
 from f5vi.api.openai_names import resolve_voice_name
 from f5vi.api.responses import error_responses, sse_content
+from f5vi.api.verification import verification_headers
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.stream_encoder import StreamEncoder, open_stream_encoder
 from f5vi.formats import FORMATS
-from f5vi.jobs.requests import VOICE_TAGS_HELP, NfeStep, Seed, SpeechText, TTSInput
+from f5vi.jobs.requests import VERIFY_HELP, VOICE_TAGS_HELP, NfeStep, Seed, SpeechText, TTSInput
 from f5vi.jobs.streaming import AudioStream
 from f5vi.voices.names import MAX_REF_NAME_CHARS, REF_NAME_PATTERN
 
@@ -130,6 +131,7 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(None, description="Accepted and ignored (no style control).")
     nfe_step: NfeStep | None = Field(None, description="ODE steps (quality/speed); default 32.")
     seed: Seed | None = Field(None, description="Random seed.")
+    verify: bool | None = Field(None, description="Extension. " + VERIFY_HELP)
 
     @field_validator("response_format", mode="before")
     @classmethod
@@ -221,7 +223,12 @@ async def create_speech(
     voice = await anyio.to_thread.run_sync(resolve_voice_name, body.voice_name, voices, default_voice)
     streaming = body.stream or body.stream_format == "sse"
     params = TTSInput(
-        text=body.input, ref_name=voice, speed=body.speed, nfe_step=body.nfe_step, seed=body.seed
+        text=body.input,
+        ref_name=voice,
+        speed=body.speed,
+        nfe_step=body.nfe_step,
+        seed=body.seed,
+        verify=body.verify,
     )
     stream = await streams.open(params, whole=not streaming, label="openai")
     logger.info(
@@ -285,7 +292,7 @@ async def _one_shot(request: Request, stream: AudioStream, fmt: str, headers: di
     return Response(
         data,
         media_type=FORMATS[fmt].content_type(stream.sample_rate),
-        headers={**headers, **_attachment(fmt)},
+        headers={**headers, **_attachment(fmt), **verification_headers(stream.stats.verification)},
     )
 
 
@@ -346,9 +353,11 @@ async def _sse(chunks: AsyncIterator[bytes], stream: AudioStream) -> AsyncIterat
     async for data in chunks:
         event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")}
         yield f"data: {json.dumps(event)}\n\n".encode()
-    done = {
+    done: dict[str, Any] = {
         "type": "speech.audio.done",
         "audio_seconds": round(stream.stats.audio_seconds, 3),
         "usage": None,
     }
+    if stream.stats.verification is not None:
+        done["verification"] = stream.stats.verification
     yield f"data: {json.dumps(done)}\n\n".encode()

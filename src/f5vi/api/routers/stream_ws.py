@@ -78,6 +78,7 @@ class SpeakMessage(BaseModel):
     speed: float | None = Field(None, ge=0.3, le=2.0)
     nfe_step: NfeStep | None = None
     seed: Seed | None = None
+    verify: bool | None = None
 
 
 @dataclass
@@ -295,7 +296,12 @@ class _Connection:
         msg, seq = request.message, request.seq
         try:
             params = TTSInput(
-                text=msg.text, ref_name=msg.voice, speed=msg.speed, nfe_step=msg.nfe_step, seed=msg.seed
+                text=msg.text,
+                ref_name=msg.voice,
+                speed=msg.speed,
+                nfe_step=msg.nfe_step,
+                seed=msg.seed,
+                verify=msg.verify,
             )
             stream = await self.streams.open(params, label="ws")
         except F5viError as exc:
@@ -364,6 +370,7 @@ class _Connection:
                     "rtf": round(synthesis / (samples / stream.sample_rate), 4)
                     if synthesis and samples
                     else None,
+                    **_verification(stream),
                 }
             )
         except SynthesisCancelled as exc:
@@ -373,3 +380,9 @@ class _Connection:
         finally:
             self.current = None
             await stream.aclose()
+
+
+def _verification(stream: AudioStream) -> dict[str, Any]:
+    """The ``done`` frame's per-chunk verification (requests with ``verify``)."""
+    reports = stream.stats.verification
+    return {} if reports is None else {"verification": reports}
