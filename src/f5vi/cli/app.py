@@ -38,6 +38,7 @@ def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
         nfe_step=args.nfe_step,
         seed=args.seed,
         format=args.format or "",
+        verify=args.verify,
     )
     report = synthesize_to_file(settings, params, Path(args.out))
     print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -116,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--nfe-step", type=int)
     synth.add_argument("--seed", type=int)
     synth.add_argument("--format", default=None, help="wav (default from the file name), flac, mp3, ogg, pcm")
+    synth.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="transcribe every chunk (F5VI_ASR_MODEL) and sample it again while its CER is above "
+        "F5VI_VERIFY_MAX_CER, up to F5VI_VERIFY_MAX_ATTEMPTS; default F5VI_VERIFY",
+    )
     synth.set_defaults(func=_cmd_synth)
 
     norm = sub.add_parser(

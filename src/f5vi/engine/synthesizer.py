@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -416,8 +417,13 @@ class Synthesizer:
 def make_transcriber(settings: Settings, device: str, *, demo: bool = False) -> Transcriber:
     """The speech recogniser of ``settings`` on ``device``; with the demo fallback on (or a demo
     model loaded) it falls back to the demo recogniser (random weights, flagged) if it cannot load."""
-    demo_dir = settings.data_dir / "models" / "demo-asr" if (settings.demo_fallback or demo) else None
+    demo_dir = demo_asr_dir(settings) if (settings.demo_fallback or demo) else None
     return Transcriber(settings.asr_model, device=device, demo_dir=demo_dir)
+
+
+def demo_asr_dir(settings: Settings) -> Path:
+    """Where the demo recogniser is made (beside the demo model's default place)."""
+    return settings.data_dir / "models" / "demo-asr"
 
 
 def default_max_batch_frames(device: torch.device) -> int:
