@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     cfg_strength: float = 2.0
     sway_sampling_coef: float = -1.0
     ode_method: Literal["euler", "midpoint"] = "euler"
+    use_epss: bool = Field(
+        True,
+        description="Upstream's pruned time grid (EPSS) for 5, 6, 7, 10, 12 and 16 ODE steps; off: uniform "
+        "steps with sway sampling (`f5vi eval --compare use_epss=false` measures the difference).",
+    )
     target_rms: float = 0.1
     cross_fade_seconds: float = 0.15
     max_reference_seconds: float = 12.0

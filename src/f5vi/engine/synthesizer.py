@@ -331,6 +331,7 @@ class Synthesizer:
             sway_sampling_coef=request.sway_sampling_coef,
             method=request.ode_method,  # type: ignore[arg-type]
             seed=seed,
+            use_epss=request.use_epss,
         )
 
     def asr(self) -> Transcriber:

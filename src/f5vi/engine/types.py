@@ -90,6 +90,7 @@ class SynthesisRequest:
     cfg_strength: float = 2.0
     sway_sampling_coef: float = -1.0
     ode_method: str = "euler"
+    use_epss: bool = True
     seed: int | None = None
     cross_fade_seconds: float = 0.15
     normalize_text: bool = True

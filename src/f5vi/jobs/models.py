@@ -47,6 +47,7 @@ class JobRequest:
     sway_sampling_coef: float
     ode_method: str
     cross_fade_seconds: float
+    use_epss: bool = True
     verify: bool = False
     verify_max_cer: float = 0.2
     verify_max_attempts: int = 3

@@ -186,6 +186,7 @@ def complete_request(params: TTSInput, voice_id: str, settings: Settings) -> Job
         sway_sampling_coef=s.sway_sampling_coef,
         ode_method=s.ode_method,
         cross_fade_seconds=s.cross_fade_seconds,
+        use_epss=s.use_epss,
         verify=bool(params.verify if params.verify is not None else s.verify),
         verify_max_cer=s.verify_max_cer,
         verify_max_attempts=s.verify_max_attempts,
