@@ -176,9 +176,13 @@ class JobView(BaseModel):
     )
     progress: float = Field(ge=0, le=100, description="0-100, never decreases; 100 only on success.")
     stage: str | None = Field(
-        description="starting, transcribing, normalizing, synthesizing, vocoding, encoding, saving, done."
+        description="starting, transcribing, normalizing, synthesizing, vocoding, (with `verify`: verifying, "
+        "resampling), encoding, saving, done."
     )
-    chunk_index: int | None = Field(description="Chunks finished so far.")
+    chunk_index: int | None = Field(
+        description="Chunks finished so far; with `verify`, while verifying or re-sampling: samplings so far "
+        "(chunks plus re-samplings, so it may exceed `chunk_count`)."
+    )
     chunk_count: int | None
     extra: str | None = Field(description="Human-readable progress/result line (seed field).")
     eta_seconds: float | None = Field(description="Estimated seconds until the job finishes (or starts).")
