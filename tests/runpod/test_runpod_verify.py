@@ -65,5 +65,6 @@ def test_runpod_input_verify_with_demo_fallbacks(tmp_path: Path) -> None:
     found = re.search(r"'verification': (\[.*?\])", log.split("Job result: ", 1)[1])
     assert found is not None, log[-4000:]
     [chunk] = ast.literal_eval(found.group(1))
+    assert "DEMO speech recogniser" in log.split("Job result: ", 1)[1]
     assert chunk["chunk"] == 0 and chunk["attempts"] == 2 and chunk["passed"] is False
     assert (tmp_path / "data" / "models" / "demo-asr" / "F5VI_DEMO_ASR").is_file()

@@ -204,6 +204,7 @@ class Synthesizer:
         count = len(plan.chunks)
         waves = self._vocode([mels[i] for i in range(count)], [plan.output_gain(i) for i in range(count)])
         verification: list[ChunkVerification] | None = None
+        warnings = list(plan.text.warnings)
         if request.verify is not None:
             verify_started = time.perf_counter()
             scorer = Scorer(self.asr())
@@ -212,6 +213,8 @@ class Synthesizer:
             verification = [bests[i].report(i, request.verify) for i in range(count)]
             timings["verify_seconds"] = time.perf_counter() - verify_started
             timings["asr_seconds"] = scorer.seconds
+            if scorer.transcriber.is_demo:
+                warnings.append(DEMO_ASR_WARNING)
         audio = cross_fade_concat(waves, SAMPLE_RATE, request.cross_fade_seconds)
         timings["total_seconds"] = time.perf_counter() - started
         tracker.finish(len(plan.chunks))
@@ -223,7 +226,7 @@ class Synthesizer:
             normalized_text=plan.text.normalized_text,
             reference_text=plan.text.reference_text,
             reference_seconds=plan.text.reference.seconds,
-            warnings=list(plan.text.warnings),
+            warnings=warnings,
             timings=timings,
             segments=plan.segments,
             verification=verification,
@@ -413,6 +416,12 @@ class Synthesizer:
             (wave.float().cpu().numpy() * gain).astype(np.float32)
             for wave, gain in zip(waves, output_gains, strict=True)
         ]
+
+
+DEMO_ASR_WARNING = (
+    "DEMO speech recogniser: random weights, its transcripts are garbage, so every chunk fails verification; "
+    "set F5VI_ASR_MODEL to PhoWhisper"
+)
 
 
 def make_transcriber(settings: Settings, device: str, *, demo: bool = False) -> Transcriber:
