@@ -183,6 +183,18 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cpu_name() -> str:
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.verify_cost", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", choices=["tiny", "small", "base"], default="small")
@@ -216,7 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     synth = Synthesizer.from_settings(settings)
     synth.transcriber = asr
     rows = verify_cost(synth, args.texts, args.nfe, args.attempts, args.tokens_per_second)
-    import platform
 
     report = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -224,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         "nfe": args.nfe,
         "tokens_per_second": args.tokens_per_second,
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": _cpu_name(),
             "threads": args.threads,
             "load_start": round(load_start, 2),
             "load_end": round(os.getloadavg()[0], 2),

@@ -89,8 +89,9 @@ class Settings(BaseSettings):
     verify: bool = Field(
         False,
         description="Default of a request's `verify`: transcribe every chunk with F5VI_ASR_MODEL and sample "
-        "it again while its CER is above F5VI_VERIFY_MAX_CER. Off by default: on this CPU it more than "
-        "doubles a request's time (bench/RESULTS.md).",
+        "it again while its CER is above F5VI_VERIFY_MAX_CER. Off by default: it needs PhoWhisper on every "
+        "request; measured on CPU: +20 % for a chunk that passes, a full synthesis more per failed attempt "
+        "(docs/verification.md).",
     )
     verify_max_cer: float = Field(
         0.2, ge=0.0, description="Highest character error rate (canonicalised) a verified chunk may have."
