@@ -44,16 +44,15 @@ def verified_synth(
 
 
 def _client(tmp_path: Path, synth: Synthesizer, **overrides: Any) -> TestClient:
-    settings = local_settings(
-        tmp_path,
-        device="cpu",
-        normalizer="none",
-        nfe_step=4,
-        cleanup_interval_seconds=0,
-        verify_max_cer=0.0,
-        verify_max_attempts=2,
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "device": "cpu",
+        "normalizer": "none",
+        "nfe_step": 4,
+        "cleanup_interval_seconds": 0,
+        "verify_max_cer": 0.0,
+        "verify_max_attempts": 2,
+    }
+    settings = local_settings(tmp_path, **{**values, **overrides})
     write_voice(settings.voices_dir, "v1")
     return TestClient(create_app(settings, synthesizer=synth))
 
@@ -68,6 +67,8 @@ def _check(reports: list[dict[str, Any]], seed: int = 7) -> None:
 
 def test_job_takes_verify_and_lists_each_chunk(tmp_path: Path, verified_synth: Synthesizer) -> None:
     with _client(tmp_path, verified_synth) as client:
+        # one recogniser per process: the voice library's is the one verification uses
+        assert client.app.state.voices.transcriber is verified_synth.transcriber  # type: ignore[attr-defined]
         accepted = client.post("/tts", json={"text": TEXT, "ref_name": "v1", "seed": 7, "verify": True})
         assert accepted.status_code == 202, accepted.text
         job = wait_job(client, accepted.json()["job_id"], timeout=300)
@@ -119,3 +120,21 @@ def test_websocket_done_frame_lists_each_chunk(tmp_path: Path, verified_synth: S
             ws.receive_bytes()
         assert frame["type"] == "done", frame
         _check(frame["verification"])
+
+
+def test_a_job_is_cancelled_while_it_resamples(tmp_path: Path, verified_synth: Synthesizer) -> None:
+    """Progress counts the re-samplings; a kill during them cancels the job (checked between attempts
+    and within one ODE step)."""
+    import time
+
+    with _client(tmp_path, verified_synth, verify_max_attempts=10) as client:
+        body = {"text": TEXT, "ref_name": "v1", "seed": 7, "verify": True, "nfe_step": 16}
+        job_id = client.post("/tts", json=body).json()["job_id"]
+        deadline = time.monotonic() + 300
+        while (job := client.get(f"/tts/progress/{job_id}").json())["stage"] != "resampling":
+            assert job["state"] in ("queued", "running"), job
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert job["chunk_count"] >= 2  # samplings planned: the one chunk, then its re-samplings
+        assert client.post(f"/tts/kill/{job_id}").status_code in (200, 202)
+        assert wait_job(client, job_id, timeout=300)["state"] == "cancelled"

@@ -180,8 +180,8 @@ class JobView(BaseModel):
         "resampling), encoding, saving, done."
     )
     chunk_index: int | None = Field(
-        description="Chunks finished so far; with `verify`, while verifying or re-sampling: samplings so far "
-        "(chunks plus re-samplings, so it may exceed `chunk_count`)."
+        description="Chunks finished so far; with `verify`, while verifying or re-sampling, samplings done "
+        "(and `chunk_count` samplings planned: chunks plus re-samplings)."
     )
     chunk_count: int | None
     extra: str | None = Field(description="Human-readable progress/result line (seed field).")

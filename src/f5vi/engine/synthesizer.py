@@ -360,9 +360,8 @@ class Synthesizer:
         of them together, one round per attempt) until each passed or ran out of attempts."""
         options: VerifyOptions = request.verify or VerifyOptions()
         chunks = plan.chunks
-        count = len(chunks)
         order = sorted(waves)
-        tracker.update_stage("verifying", tracker.attempts, count)
+        tracker.verifying()
         texts = [chunks[i].text for i in order]
         first = scorer.score([waves[i] for i in order], texts, [plan.seed] * len(order))
         bests = {i: ChunkBest(a) for i, a in zip(order, first, strict=True)}
@@ -374,7 +373,6 @@ class Synthesizer:
             seeds = [attempt_seed(plan.seed, i, attempt) for i in todo]
             items = [self._item(request, plan, chunks[i], seed) for i, seed in zip(todo, seeds, strict=True)]
             offset = tracker.add_attempts([item.duration for item in items])
-            tracker.update_stage("resampling", tracker.attempts, count)
 
             def on_step(k: int, step: int, total: int, offset: int = offset) -> None:
                 tracker.step(offset + k, step, total)
@@ -383,7 +381,7 @@ class Synthesizer:
             for k, out in self.sampler.run(items, cancel=cancel, on_step=on_step, stream=stream):
                 mels[k] = out[plan.reference(chunks[todo[k]]).audio_frames :].float()
             new = self._vocode([mels[k] for k in range(len(todo))], [plan.output_gain(i) for i in todo])
-            tracker.update_stage("verifying", tracker.attempts, count)
+            tracker.verifying()
             for i, scored in zip(todo, scorer.score(new, [chunks[i].text for i in todo], seeds), strict=True):
                 bests[i].offer(scored)
         return bests
