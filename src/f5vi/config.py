@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     cfg_strength: float = 2.0
     sway_sampling_coef: float = -1.0
     ode_method: Literal["euler", "midpoint"] = "euler"
+    use_epss: bool = Field(
+        True,
+        description="Upstream's pruned time grid (EPSS) for 5, 6, 7, 10, 12 and 16 ODE steps; off: uniform "
+        "steps with sway sampling (`f5vi eval --compare use_epss=false` measures the difference).",
+    )
     target_rms: float = 0.1
     cross_fade_seconds: float = 0.15
     max_reference_seconds: float = 12.0
@@ -90,6 +95,26 @@ class Settings(BaseSettings):
         description="A Vietnamese wav2vec2 CTC model (hub id or local folder, transformers layout) for word "
         "timestamps by forced alignment (method 'aligned'); unset: words are estimated from the planned "
         "durations and the silences in the audio (method 'estimated').",
+    )
+
+    # --- verification and evaluation ---------------------------------------------------------------
+    verify: bool = Field(
+        False,
+        description="Default of a request's `verify`: transcribe every chunk with F5VI_ASR_MODEL and sample "
+        "it again while its CER is above F5VI_VERIFY_MAX_CER. Off by default: it needs PhoWhisper on every "
+        "request; measured on CPU: +20 % for a chunk that passes, a full synthesis more per failed attempt "
+        "(docs/verification.md).",
+    )
+    verify_max_cer: float = Field(
+        0.2, ge=0.0, description="Highest character error rate (canonicalised) a verified chunk may have."
+    )
+    verify_max_attempts: int = Field(
+        3, ge=1, le=10, description="Samplings a verified chunk may take, the first included."
+    )
+    speaker_model: str = Field(
+        "microsoft/wavlm-base-plus-sv",
+        description="Speaker-verification model (transformers audio x-vector) for `f5vi eval`'s speaker "
+        "similarity; the demo fallback uses a tiny random WavLM instead.",
     )
 
     # --- storage -----------------------------------------------------------------------------------

@@ -149,3 +149,32 @@ def test_normalize_and_synth_take_a_lexicon_file_and_ssml(
         ["normalize", "<speak><phoneme>a</phoneme></speak>", "--voice", "vi_north_male"], repo_root, env
     )
     assert phoneme.returncode == 2 and "invalid_ssml" in phoneme.stderr and "<phoneme>" in phoneme.stderr
+
+
+def test_synth_verify_reports_each_chunk(
+    tmp_path: Path, repo_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tiny_whisper import tiny_whisper
+
+    model = demo_model(tmp_path_factory.getbasetemp())
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        F5VI_MODEL=str(model),
+        F5VI_VOCODER=str(model / "vocos"),
+        F5VI_DEVICE="cpu",
+        F5VI_ASR_MODEL=str(tiny_whisper(tmp_path_factory)),
+        F5VI_VERIFY_MAX_CER="0",
+        F5VI_VERIFY_MAX_ATTEMPTS="2",
+        F5VI_DATA_DIR=str(tmp_path / "data"),
+    )
+    out = tmp_path / "checked.wav"
+    args = ["synth", "--text", "Xin chào các bạn.", "--voice", "vi_north_male", "--out", str(out)]
+    done = _run([*args, "--nfe-step", "4", "--seed", "3", "--verify"], repo_root, env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    [chunk] = report["verification"]
+    assert chunk["attempts"] == 2 and chunk["passed"] is False and report["demo_asr"] is False
+    plain = json.loads(_run([*args, "--nfe-step", "4", "--seed", "3"], repo_root, env).stdout)
+    assert plain["verification"] is None

@@ -214,8 +214,13 @@ async def _load_engine(
 
 
 def _attach_transcriber(library: VoiceLibrary, settings: Settings, synth: Synthesizer) -> None:
-    """ASR for voices without a transcript, on the engine's device (loaded on first use)."""
+    """One speech recogniser per process, on the engine's device (loaded on first use): voices without
+    a transcript and verification (``verify``) share it. With the demo fallback it falls back to the
+    demo recogniser (random weights, logged loudly) when F5VI_ASR_MODEL cannot load."""
     if library.transcriber is None:
-        from f5vi.engine.asr import Transcriber
+        from f5vi.engine.synthesizer import make_transcriber
 
-        library.transcriber = Transcriber(settings.asr_model, device=synth.info.device)
+        library.transcriber = synth.transcriber or make_transcriber(
+            settings, synth.info.device, demo=synth.info.is_demo
+        )
+    synth.transcriber = library.transcriber

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from f5vi.api.timing_schemas import SubtitleUrls, TimestampsInfo
+from f5vi.api.verification import ChunkVerificationInfo
 
 # The normalisation report is the CLI's too, so it lives in jobs/; POST /normalize answers with it.
 from f5vi.jobs.normalize_report import NormalizedChunk as NormalizedChunk
@@ -161,6 +162,9 @@ class JobResultInfo(BaseModel):
     )
     processing_time_seconds: float
     warnings: list[str]
+    verification: list[ChunkVerificationInfo] | None = Field(
+        None, description="Per chunk when the job had `verify` on (null: it was off)."
+    )
     output_available: bool = Field(description="False once retention removed the file.")
     expires_at: float | None = Field(description="When retention removes the file (epoch seconds).")
     timestamps: TimestampsInfo | None = Field(
@@ -181,9 +185,13 @@ class JobView(BaseModel):
     )
     progress: float = Field(ge=0, le=100, description="0-100, never decreases; 100 only on success.")
     stage: str | None = Field(
-        description="starting, transcribing, normalizing, synthesizing, vocoding, encoding, saving, done."
+        description="starting, transcribing, normalizing, synthesizing, vocoding, (with `verify`: verifying, "
+        "resampling), encoding, saving, done."
     )
-    chunk_index: int | None = Field(description="Chunks finished so far.")
+    chunk_index: int | None = Field(
+        description="Chunks finished so far; with `verify`, while verifying or re-sampling, samplings done "
+        "(and `chunk_count` samplings planned: chunks plus re-samplings)."
+    )
     chunk_count: int | None
     extra: str | None = Field(description="Human-readable progress/result line (seed field).")
     eta_seconds: float | None = Field(description="Estimated seconds until the job finishes (or starts).")

@@ -1,4 +1,4 @@
-"""Command line: ``python -m f5vi {serve,synth,normalize,voices,export-openapi,make-demo-model}``."""
+"""Command line: ``python -m f5vi {serve,synth,normalize,eval,voices,export-openapi,make-demo-model}``."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
         format=args.format or "",
         text_type=args.text_type,
         lexicon=_lexicon_arg(args.lexicon),
+        verify=args.verify,
     )
     subtitles: dict[SubtitleFormat, Path] = {}
     if args.srt:
@@ -74,6 +75,26 @@ def _cmd_normalize(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2))
     else:
         print(render_report(report))
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from f5vi.cli.evaluate import evaluate
+
+    if args.model:
+        settings.model = args.model
+    if args.vocoder:
+        settings.vocoder = args.vocoder
+    report = evaluate(
+        settings,
+        Path(args.out),
+        list_file=Path(args.list) if args.list else None,
+        limit=args.limit,
+        demo_fallback=args.demo_fallback,
+        compare=args.compare,
+        seed=args.seed,
+    )
+    print(json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -180,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_text_options(synth)
     synth.add_argument("--srt", metavar="FILE", help="also write SubRip subtitles of the text to FILE")
     synth.add_argument("--vtt", metavar="FILE", help="also write WebVTT subtitles of the text to FILE")
+    synth.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="transcribe every chunk (F5VI_ASR_MODEL) and sample it again while its CER is above "
+        "F5VI_VERIFY_MAX_CER, up to F5VI_VERIFY_MAX_ATTEMPTS; default F5VI_VERIFY",
+    )
     synth.set_defaults(func=_cmd_synth)
 
     norm = sub.add_parser(
@@ -199,6 +227,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo_fallback(norm, "use the vocab of")
     _add_text_options(norm)
     norm.set_defaults(func=_cmd_normalize)
+
+    ev = sub.add_parser(
+        "eval",
+        help="measure CER/WER, speaker similarity, duration and RTF over a test list "
+        "(CSV, JSON, HTML report)",
+    )
+    ev.add_argument(
+        "--out", required=True, help="directory for results.csv, results.json, report.html, audio/"
+    )
+    ev.add_argument("--list", help="test list: '<voice id><TAB><text>' per line; default: the shipped one")
+    ev.add_argument("--limit", type=int, help="only the first N utterances")
+    ev.add_argument("--model", help="model source; default F5VI_MODEL")
+    ev.add_argument("--vocoder", help="vocoder source; default F5VI_VOCODER")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the first utterance (then +1 each)")
+    ev.add_argument(
+        "--demo-fallback",
+        action="store_true",
+        help="models that cannot load (TTS, ASR, speaker) fall back to random demo ones, flagged as demo",
+    )
+    ev.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="also run a second configuration with these changes and report the differences; keys: "
+        "model (checkpoint), vocoder, nfe_step, use_epss, dtype, verify, verify_max_cer, "
+        "verify_max_attempts, speed",
+    )
+    ev.set_defaults(func=_cmd_eval)
 
     voices = sub.add_parser("voices", help="list reference voices (shipped, then uploaded)")
     voices.set_defaults(func=_cmd_voices)

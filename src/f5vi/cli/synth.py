@@ -11,7 +11,9 @@ from typing import Any
 from f5vi.config import Settings
 from f5vi.engine.asr import Transcriber
 from f5vi.engine.audio import encode_audio
+from f5vi.engine.device import resolve_device
 from f5vi.engine.loading import DEMO_OUTPUT_WARNING, load_synthesizer
+from f5vi.engine.synthesizer import demo_asr_dir, make_transcriber
 from f5vi.engine.types import SynthesisRequest
 from f5vi.jobs.requests import RequestBuilder, TTSInput, load_lexicons
 from f5vi.jobs.subtitles import SubtitleFormat, render
@@ -29,11 +31,13 @@ def voice_for(voice: str, settings: Settings, library: VoiceLibrary) -> Voice:
     return library.ensure_transcript(library.resolve(voice))
 
 
-def engine_request(settings: Settings, params: TTSInput) -> SynthesisRequest:
+def engine_request(
+    settings: Settings, params: TTSInput, transcriber: Transcriber | None = None
+) -> SynthesisRequest:
     """The engine's request for ``params``: its voice, the voices its ``[voice_id]`` tags name (from
     the server's library, always by id) with transcripts, the settings' defaults; checked by the
     server's own :class:`~f5vi.jobs.requests.RequestBuilder`."""
-    library = VoiceLibrary.from_settings(settings, Transcriber(settings.asr_model))
+    library = VoiceLibrary.from_settings(settings, transcriber or Transcriber(settings.asr_model))
     voice = voice_for(params.ref_name, settings, library)
     prepared = RequestBuilder(settings, library, load_lexicons(settings)).prepare_for(params, voice)
     # no engine runs beside the CLI: the tagged voices are transcribed at once
@@ -53,8 +57,13 @@ def synthesize_to_file(
     started = time.perf_counter()
     fmt = params.format or (out.suffix.lstrip(".").lower() or "wav")
     params = replace(params, format=fmt)
-    request = engine_request(settings, params)  # checks the format too
+    # one recogniser (loaded on first use) for the voice's transcript and for verification
+    transcriber = make_transcriber(settings, str(resolve_device(settings.device)))
+    request = engine_request(settings, params, transcriber)  # checks the format too
     synthesizer = load_synthesizer(settings, demo_fallback=settings.demo_fallback)
+    if synthesizer.info.is_demo and transcriber.demo_dir is None:  # a demo model: a demo recogniser may do
+        transcriber.demo_dir = demo_asr_dir(settings)
+    synthesizer.transcriber = transcriber
     loaded = time.perf_counter()
     result = synthesizer.synthesize(request)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -83,4 +92,6 @@ def synthesize_to_file(
         "rtf": round(result.timings.get("total_seconds", 0.0) / max(result.duration_seconds, 1e-9), 4),
         "timestamps_method": stamps["method"] if stamps else None,
         "subtitles": written,
+        "verification": None if result.verification is None else [v.as_dict() for v in result.verification],
+        "demo_asr": transcriber.is_demo if result.verification is not None else None,
     }

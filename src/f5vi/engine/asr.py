@@ -23,7 +23,8 @@ import logging
 import threading
 import time
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
@@ -102,8 +103,12 @@ class Transcriber:
         *,
         max_new_tokens: int | None = None,
         num_beams: int = 1,
+        demo_dir: Path | None = None,
     ) -> None:
         self.model_id = model_id
+        self.demo_dir = demo_dir
+        """With a directory: if ``model_id`` cannot be loaded, the demo recogniser made there (flagged)."""
+        self.is_demo = False
         self.device_name = device
         self.dtype_name = dtype
         self.max_new_tokens = max_new_tokens
@@ -138,15 +143,10 @@ class Transcriber:
                 processor = AutoProcessor.from_pretrained(self.model_id)
                 model = AutoModelForSpeechSeq2Seq.from_pretrained(self.model_id, dtype=dtype)
             except Exception as exc:
-                # Not found, offline and not cached, gated, corrupt files, unknown architecture: all
-                # mean the same to the caller; the message says which.
-                reason = str(exc).strip().rstrip(".")
-                raise ModelLoadError(
-                    f"could not load speech recognition model {self.model_id!r}: {reason}. "
-                    "Point F5VI_ASR_MODEL at a local directory, pre-download the model into the Hugging Face "
-                    "cache, or allow hub access (HF_HUB_OFFLINE unset); or provide reference transcripts "
-                    "(<voice>.txt) so no transcription is needed."
-                ) from exc
+                if self.demo_dir is not None:
+                    processor, model = self._load_demo(exc, dtype)
+                else:
+                    self._raise_load_error(exc)
             if not hasattr(processor, "feature_extractor") or not hasattr(processor, "tokenizer"):
                 raise ModelLoadError(f"{self.model_id!r} has no Whisper-style processor (feature extractor)")
             _force_language_support(model, processor.tokenizer, self.model_id)
@@ -164,6 +164,36 @@ class Transcriber:
                 str(dtype).removeprefix("torch."),
                 time.perf_counter() - started,
             )
+
+    def _raise_load_error(self, exc: Exception) -> NoReturn:
+        # Not found, offline and not cached, gated, corrupt files, unknown architecture: all
+        # mean the same to the caller; the message says which.
+        reason = str(exc).strip().rstrip(".")
+        raise ModelLoadError(
+            f"could not load speech recognition model {self.model_id!r}: {reason}. "
+            "Point F5VI_ASR_MODEL at a local directory, pre-download the model into the Hugging Face "
+            "cache, or allow hub access (HF_HUB_OFFLINE unset); or provide reference transcripts "
+            "(<voice>.txt) so no transcription is needed."
+        ) from exc
+
+    def _load_demo(self, exc: Exception, dtype: torch.dtype) -> tuple[Any, Any]:
+        """The demo recogniser (random weights, garbage transcripts), said loudly."""
+        from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+
+        from f5vi.engine.demo_asr import ensure_demo_asr
+
+        assert self.demo_dir is not None
+        logger.error(
+            "could not load speech recognition model %r (%s); falling back to the DEMO recogniser in %s: "
+            "random weights, its transcripts are GARBAGE (every verification fails)",
+            self.model_id,
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            self.demo_dir,
+        )
+        path = ensure_demo_asr(self.demo_dir)
+        self.is_demo = True
+        model = AutoModelForSpeechSeq2Seq.from_pretrained(path, dtype=dtype)
+        return AutoProcessor.from_pretrained(path), model
 
     def unload(self) -> None:
         """Drop the model and free its memory (CPU and GPU). Safe to call when not loaded."""
@@ -217,8 +247,41 @@ class Transcriber:
             )
         return text
 
-    def _generate(self, wav16: np.ndarray) -> torch.Tensor:
-        """Run Whisper on 16 kHz mono audio; returns generated token ids ``(1, n)``. Caller holds the lock."""
+    def transcribe_many(self, waves: list[np.ndarray], sample_rate: int, *, batch_size: int = 8) -> list[str]:
+        """Transcribe several clips (float mono) in batches; an unintelligible clip gives ``""``.
+
+        For checking synthesised audio (:mod:`f5vi.engine.verify`, ``f5vi eval``): nothing is refused, a
+        clip longer than one Whisper window is cut into windows whose transcripts are joined, a clip
+        shorter than :data:`MIN_ASR_SECONDS` is padded with silence. Returns NFC, stripped texts.
+        """
+        windows: list[np.ndarray] = []
+        owners: list[int] = []
+        window = int(MAX_ASR_SECONDS * ASR_SAMPLE_RATE)
+        for owner, wave in enumerate(waves):
+            wav16 = resample(to_mono_float32(wave), int(sample_rate), ASR_SAMPLE_RATE)
+            if len(wav16) < MIN_ASR_SECONDS * ASR_SAMPLE_RATE:
+                wav16 = np.pad(wav16, (0, int(MIN_ASR_SECONDS * ASR_SAMPLE_RATE) - len(wav16)))
+            for start in range(0, len(wav16), window):
+                windows.append(wav16[start : start + window])
+                owners.append(owner)
+        texts: list[list[str]] = [[] for _ in waves]
+        with self._lock:
+            self.load()
+            started = time.perf_counter()
+            for first in range(0, len(windows), max(1, batch_size)):
+                batch = windows[first : first + max(1, batch_size)]
+                decoded = self._processor.batch_decode(self._generate(batch), skip_special_tokens=True)
+                for owner, text in zip(owners[first : first + len(batch)], decoded, strict=True):
+                    texts[owner].append(text)
+            elapsed = time.perf_counter() - started
+        seconds = sum(len(w) for w in windows) / ASR_SAMPLE_RATE
+        logger.debug("transcribed %d clip(s), %.2f s of audio, in %.2f s", len(waves), seconds, elapsed)
+        return [unicodedata.normalize("NFC", " ".join(parts)).strip() for parts in texts]
+
+    def _generate(self, wav16: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+        """Run Whisper on 16 kHz mono audio (one clip or a batch); returns token ids ``(batch, n)``.
+
+        Caller holds the lock."""
         import torch
 
         features = self._processor.feature_extractor(

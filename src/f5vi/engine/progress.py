@@ -25,11 +25,31 @@ class ProgressTracker:
         self._frames: list[int] = []
         self._done: list[float] = []
         self._finished_chunks = 0
+        self._stage = "synthesizing"
 
     def plan_work(self, chunk_frames: list[int], *, total_chunks: int) -> None:
         self._frames = list(chunk_frames)
         self._done = [0.0] * len(chunk_frames)
         self.update(_START, "synthesizing", 0, total_chunks)
+
+    def add_attempts(self, chunk_frames: list[int]) -> int:
+        """Verification samples chunks again: their work joins the total (the bar waits, never goes
+        back) and from now on the chunk numbers count samplings: done / planned (chunks plus
+        re-samplings). Returns the index of the first new one for :meth:`step`."""
+        with self._lock:
+            offset = len(self._frames)
+            self._frames.extend(chunk_frames)
+            self._done.extend([0.0] * len(chunk_frames))
+            self._stage = "resampling"
+            done, count = self._finished_chunks, len(self._frames)
+        self.update(self._last, "resampling", done, count)
+        return offset
+
+    def verifying(self) -> None:
+        """The sampled chunks are being transcribed (chunk numbers: samplings done / planned)."""
+        with self._lock:
+            done, count = self._finished_chunks, len(self._frames)
+        self.update(self._last, "verifying", done, count)
 
     def step(self, index: int, step: int, total_steps: int) -> None:
         """Chunk ``index`` has taken ``step`` of its ``total_steps`` ODE steps."""
@@ -40,7 +60,8 @@ class ProgressTracker:
             total = sum(self._frames) or 1
             done = sum(f * d for f, d in zip(self._frames, self._done, strict=True))
             chunks, count = self._finished_chunks, len(self._frames)
-        self.update(_START + (_END - _START) * done / total, "synthesizing", chunks, count)
+            stage = self._stage
+        self.update(_START + (_END - _START) * done / total, stage, chunks, count)
 
     def chunk_done(self, done_chunks: int, total_chunks: int) -> None:
         """A chunk's audio is ready (streaming vocodes each chunk as it finishes)."""

@@ -24,6 +24,7 @@ import torch
 
 from f5vi.config import DEFAULT_VOCODER, Settings
 from f5vi.engine.allocator import tune_glibc_malloc
+from f5vi.engine.asr import Transcriber
 from f5vi.engine.audio import cross_fade_concat, join_with_pauses
 from f5vi.engine.batching import ChunkPlan
 from f5vi.engine.checkpoint import LoadedModel, load_model
@@ -41,11 +42,14 @@ from f5vi.engine.timing.types import TimedWord, Timestamps
 from f5vi.engine.types import (
     SAMPLE_RATE,
     CancelToken,
+    ChunkVerification,
     ProgressCallback,
     SegmentSummary,
     SynthesisRequest,
     SynthesisResult,
+    VerifyOptions,
 )
+from f5vi.engine.verify import ChunkBest, Scorer, attempt_seed
 from f5vi.engine.vocoders import MelVocoder, check_pairing, load_mel_vocoder
 
 logger = logging.getLogger(__name__)
@@ -124,6 +128,9 @@ class Synthesizer:
         self.timekeeper = Timekeeper(settings.aligner_model)
         self.sampler = SharedSampler(model.cfm, settings.max_batch_frames or default_max_batch_frames(device))
         self._vocoder_lock = threading.Lock()  # one vocoder call at a time: bounded memory and threads
+        self.transcriber: Transcriber | None = None
+        """The process's speech recogniser (shared with the voice library); made on first verify."""
+        self._transcriber_lock = threading.Lock()
         self.info = EngineInfo(
             model=model_source,
             arch=model.arch_name,
@@ -208,13 +215,24 @@ class Synthesizer:
         tracker.update_stage("vocoding", len(mels), len(plan.chunks))
         count = len(plan.chunks)
         waves = self._vocode([mels[i] for i in range(count)], [plan.output_gain(i) for i in range(count)])
+        verification: list[ChunkVerification] | None = None
+        warnings = list(plan.text.warnings)
+        if request.verify is not None:
+            verify_started = time.perf_counter()
+            scorer = Scorer(self.asr())
+            bests = self._verify(request, plan, dict(enumerate(waves)), tracker, cancel, scorer, stream=False)
+            waves = [bests[i].best.wave for i in range(count)]
+            verification = [bests[i].report(i, request.verify) for i in range(count)]
+            timings["verify_seconds"] = time.perf_counter() - verify_started
+            timings["asr_seconds"] = scorer.seconds
+            if scorer.transcriber.is_demo:
+                warnings.append(DEMO_ASR_WARNING)
         pauses = [plan.text.pause_before(chunk) for chunk in plan.chunks]
         audio = join_with_pauses(
             waves, pauses, SAMPLE_RATE, request.cross_fade_seconds, plan.text.trailing_pause_seconds
         )
         timed = time.perf_counter()
-        warnings = list(plan.text.warnings)
-        try:
+        try:  # from the waves that are kept (a verified chunk's best attempt)
             timestamps: Timestamps | None = self.timekeeper.timestamps(
                 plan.text, waves, SAMPLE_RATE, request.cross_fade_seconds
             )
@@ -237,6 +255,7 @@ class Synthesizer:
             timings=timings,
             segments=plan.segments,
             timestamps=timestamps,
+            verification=verification,
         )
 
     def stream(
@@ -245,6 +264,7 @@ class Synthesizer:
         on_progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
         on_words: Callable[[list[TimedWord]], None] | None = None,
+        on_verified: Callable[[ChunkVerification], None] | None = None,
     ) -> Iterator[np.ndarray]:
         """Yield the audio in text order as soon as each part is ready (first chunk on its own; a
         text of one chunk is planned as two, the first about a third, so audio leaves early).
@@ -253,6 +273,9 @@ class Synthesizer:
         piece is held back until the next piece arrives, so concatenating the yielded arrays
         gives the same waveform as a non-streamed call with the same batches. ``on_words`` gets
         each chunk's timed words (seconds of the whole stream) before any of its audio is yielded.
+
+        With verification on, a chunk is sent once it passed or ran out of attempts
+        (``on_verified`` hears how each chunk did, in the order they are settled).
         """
         tracker = ProgressTracker(on_progress)
         plan = self._plan(request, tracker, short_first=True)  # a one-chunk text: its first part early
@@ -265,8 +288,16 @@ class Synthesizer:
         held: np.ndarray | None = None
         ready: dict[int, np.ndarray] = {}
         next_index = 0
+        scorer = Scorer(self.asr()) if request.verify is not None else None
         for index, mel in self._sample(request, plan, tracker, cancel, stream=True):
-            ready[index] = self._vocode([mel], [plan.output_gain(index)])[0]
+            wave = self._vocode([mel], [plan.output_gain(index)])[0]
+            if scorer is not None:  # a chunk leaves once it passed or ran out of attempts
+                best = self._verify(request, plan, {index: wave}, tracker, cancel, scorer, stream=True)[index]
+                wave = best.best.wave
+                if on_verified is not None:
+                    assert request.verify is not None
+                    on_verified(best.report(index, request.verify))
+            ready[index] = wave
             tracker.chunk_done(len(ready) + next_index, len(plan.chunks))
             while next_index in ready:  # chunks can finish out of order; audio leaves in text order
                 wave = ready.pop(next_index)
@@ -342,20 +373,70 @@ class Synthesizer:
 
         A chunk is conditioned on its own voice segment's reference mel and transcript.
         """
-        return [
-            make_item(
-                self.model.cfm,
-                plan.reference(chunk).mel[0],  # fp32 [frames, 100]: the sampler casts what the backbone sees
-                self.vocab.encode([plan.text.segment_of(chunk).reference_text + chunk.text])[0],
-                chunk.duration_frames,
-                steps=request.nfe_step,
-                cfg_strength=request.cfg_strength,
-                sway_sampling_coef=request.sway_sampling_coef,
-                method=request.ode_method,  # type: ignore[arg-type]
-                seed=plan.seed,
-            )
-            for chunk in plan.chunks
-        ]
+        return [self._item(request, plan, chunk, plan.seed) for chunk in plan.chunks]
+
+    def _item(self, request: SynthesisRequest, plan: _Plan, chunk: ChunkPlan, seed: int) -> OdeItem:
+        return make_item(
+            self.model.cfm,
+            plan.reference(chunk).mel[0],  # fp32 [frames, 100]: the sampler casts what the backbone sees
+            self.vocab.encode([plan.text.segment_of(chunk).reference_text + chunk.text])[0],
+            chunk.duration_frames,
+            steps=request.nfe_step,
+            cfg_strength=request.cfg_strength,
+            sway_sampling_coef=request.sway_sampling_coef,
+            method=request.ode_method,  # type: ignore[arg-type]
+            seed=seed,
+            use_epss=request.use_epss,
+        )
+
+    def asr(self) -> Transcriber:
+        """The process's speech recogniser: the attached one (the voice library's), else one made now
+        from the settings (with the demo recogniser as fallback when the demo fallback is on)."""
+        with self._transcriber_lock:
+            if self.transcriber is None:
+                self.transcriber = make_transcriber(self.settings, self.info.device, demo=self.info.is_demo)
+            return self.transcriber
+
+    def _verify(
+        self,
+        request: SynthesisRequest,
+        plan: _Plan,
+        waves: dict[int, np.ndarray],
+        tracker: ProgressTracker,
+        cancel: CancelToken | None,
+        scorer: Scorer,
+        *,
+        stream: bool,
+    ) -> dict[int, ChunkBest]:
+        """Score the first attempts of chunks ``waves``; sample those over the threshold again (all
+        of them together, one round per attempt) until each passed or ran out of attempts."""
+        options: VerifyOptions = request.verify or VerifyOptions()
+        chunks = plan.chunks
+        order = sorted(waves)
+        tracker.verifying()
+        texts = [chunks[i].text for i in order]
+        first = scorer.score([waves[i] for i in order], texts, [plan.seed] * len(order))
+        bests = {i: ChunkBest(a) for i, a in zip(order, first, strict=True)}
+        attempt = 1
+        while todo := [i for i in order if not bests[i].done(options)]:
+            if cancel is not None:
+                cancel.raise_if_cancelled()  # between attempts
+            attempt += 1
+            seeds = [attempt_seed(plan.seed, i, attempt) for i in todo]
+            items = [self._item(request, plan, chunks[i], seed) for i, seed in zip(todo, seeds, strict=True)]
+            offset = tracker.add_attempts([item.duration for item in items])
+
+            def on_step(k: int, step: int, total: int, offset: int = offset) -> None:
+                tracker.step(offset + k, step, total)
+
+            mels: dict[int, torch.Tensor] = {}
+            for k, out in self.sampler.run(items, cancel=cancel, on_step=on_step, stream=stream):
+                mels[k] = out[plan.reference(chunks[todo[k]]).audio_frames :].float()
+            new = self._vocode([mels[k] for k in range(len(todo))], [plan.output_gain(i) for i in todo])
+            tracker.verifying()
+            for i, scored in zip(todo, scorer.score(new, [chunks[i].text for i in todo], seeds), strict=True):
+                bests[i].offer(scored)
+        return bests
 
     def _sample(
         self,
@@ -394,6 +475,24 @@ def dtype_for_checkpoint(requested: str, resolved: torch.dtype, mel_spec_type: s
     if requested == "auto" and mel_spec_type == "bigvgan":
         return torch.float32
     return resolved
+
+
+DEMO_ASR_WARNING = (
+    "DEMO speech recogniser: random weights, its transcripts are garbage, so every chunk fails verification; "
+    "set F5VI_ASR_MODEL to PhoWhisper"
+)
+
+
+def make_transcriber(settings: Settings, device: str, *, demo: bool = False) -> Transcriber:
+    """The speech recogniser of ``settings`` on ``device``; with the demo fallback on (or a demo
+    model loaded) it falls back to the demo recogniser (random weights, flagged) if it cannot load."""
+    demo_dir = demo_asr_dir(settings) if (settings.demo_fallback or demo) else None
+    return Transcriber(settings.asr_model, device=device, demo_dir=demo_dir)
+
+
+def demo_asr_dir(settings: Settings) -> Path:
+    """Where the demo recogniser is made (beside the demo model's default place)."""
+    return settings.data_dir / "models" / "demo-asr"
 
 
 def default_max_batch_frames(device: torch.device) -> int:

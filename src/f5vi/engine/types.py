@@ -64,6 +64,39 @@ class ReferenceVoice:
 
 
 @dataclass(frozen=True)
+class VerifyOptions:
+    """Verification of one request (:mod:`f5vi.engine.verify`): the CER a chunk may have after
+    canonicalisation, and how many samplings (the first included) it may take."""
+
+    max_cer: float = 0.2
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class ChunkVerification:
+    """How the kept attempt of one chunk did (one entry of a result's ``verification`` list)."""
+
+    chunk: int
+    cer: float
+    attempts: int
+    """Samplings the chunk took (1: it passed at once, or the limit is 1)."""
+    seed: int
+    """The seed of the kept attempt (the request's seed unless a later attempt was better)."""
+    transcript: str
+    passed: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "chunk": self.chunk,
+            "cer": round(self.cer, 4),
+            "attempts": self.attempts,
+            "seed": self.seed,
+            "transcript": self.transcript,
+            "passed": self.passed,
+        }
+
+
+@dataclass(frozen=True)
 class SynthesisRequest:
     text: str
     """May switch voices with ``[voice_id]`` tags (:mod:`f5vi.engine.text.voice_tags`)."""
@@ -74,6 +107,7 @@ class SynthesisRequest:
     cfg_strength: float = 2.0
     sway_sampling_coef: float = -1.0
     ode_method: str = "euler"
+    use_epss: bool = True
     seed: int | None = None
     cross_fade_seconds: float = 0.15
     normalize_text: bool = True
@@ -85,6 +119,8 @@ class SynthesisRequest:
     """The request's own respellings (highest precedence)."""
     server_lexicon: Lexicon = field(default_factory=Lexicon)
     """The server's respellings (``F5VI_LEXICON_PATHS``; lowest precedence)."""
+    verify: VerifyOptions | None = None
+    """Transcribe every chunk and sample it again while it says something else (None: off)."""
 
     def reference_for(self, tag: str | None) -> ReferenceVoice | None:
         """The reference that says a segment tagged ``tag`` (None: the request's own voice).
@@ -120,6 +156,8 @@ class SynthesisResult:
     """The voice segments in text order; their chunk counts add up to ``len(chunks)``."""
     timestamps: Timestamps | None = None
     """Chunk, sentence and word times in the audio (:mod:`f5vi.engine.timing`)."""
+    verification: list[ChunkVerification] | None = None
+    """Per chunk, with verification on (None: it was off)."""
 
     @property
     def chunk_voices(self) -> list[str | None]:

@@ -51,6 +51,10 @@ class JobRequest:
     """``auto`` (SSML when the text starts with ``<speak>``), ``text`` or ``ssml``."""
     lexicon: tuple[tuple[str, str, bool], ...] = ()
     """The request's own respellings ``(term, say, case_sensitive)``."""
+    use_epss: bool = True
+    verify: bool = False
+    verify_max_cer: float = 0.2
+    verify_max_attempts: int = 3
 
     def fingerprint(self) -> str:
         """Hash of what the client chose, used to tell a retry from a conflicting reuse of an id."""
@@ -66,6 +70,8 @@ class JobRequest:
             chosen["text_type"] = self.text_type
         if self.lexicon:
             chosen["lexicon"] = [list(entry) for entry in self.lexicon]
+        if self.verify:  # only then: the fingerprints of requests without it stay what they were
+            chosen["verify"] = True
         blob = json.dumps(chosen, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -113,6 +119,8 @@ class JobResult:
     """The voices that said the text, in order (empty in results stored before voice tags existed)."""
     timestamps: dict[str, Any] | None = None
     """Chunk, sentence and word times (``Timestamps.to_dict``); None in results stored before them."""
+    verification: list[dict[str, Any]] | None = None
+    """Per chunk with verification on: ``{"chunk", "cer", "attempts", "seed", "transcript", "passed"}``."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)

@@ -41,7 +41,7 @@ from f5vi.engine.text.lexicon import (
     request_entries,
 )
 from f5vi.engine.text.script import parse_script
-from f5vi.engine.types import ReferenceVoice, SynthesisRequest
+from f5vi.engine.types import ReferenceVoice, SynthesisRequest, VerifyOptions
 from f5vi.engine.validation import SPEED_RANGE, check_text, require_text, validate_request
 from f5vi.formats import OutputFormat, available_formats
 from f5vi.jobs.models import JOB_ID_PATTERN, JobRequest
@@ -73,6 +73,14 @@ SSML_HELP = (
 )
 TextTypeField = Literal["auto", "text", "ssml"]
 LexiconTuple = tuple[tuple[str, str, bool], ...]
+
+VERIFY_HELP = (
+    "Check what was said: transcribe every chunk (PhoWhisper) and sample it again with a new seed "
+    "(derived from `seed`, the chunk and the attempt) while its character error rate is above "
+    "`F5VI_VERIFY_MAX_CER`, up to `F5VI_VERIFY_MAX_ATTEMPTS` samplings; the best attempt is kept and the "
+    "result lists `verification` per chunk. Default `F5VI_VERIFY` (off). Costs an ASR pass per attempt."
+)
+"""How every request schema describes ``verify``."""
 
 
 class LexiconItem(BaseModel):
@@ -118,6 +126,7 @@ class TTSInput:
     format: str = "wav"
     text_type: str = "auto"
     lexicon: LexiconTuple = ()
+    verify: bool | None = None
 
 
 def _json_integer(value: object) -> object:
@@ -186,6 +195,7 @@ class TTSRequest(SpeechFields):
     nfe_step: NfeStep | None = Field(None, description="ODE steps; default 32.")
     seed: Seed | None = Field(None, description="Random seed; chosen and reported if omitted.")
     format: OutputFormat = Field("wav", description="Output format; wav is 16-bit PCM mono 24 kHz.")
+    verify: bool | None = Field(None, description=VERIFY_HELP)
 
     def to_input(self) -> TTSInput:
         return TTSInput(
@@ -197,6 +207,7 @@ class TTSRequest(SpeechFields):
             format=self.format,
             text_type=self.text_type,
             lexicon=self.lexicon_tuple(),
+            verify=self.verify,
         )
 
 
@@ -233,13 +244,17 @@ def complete_request(params: TTSInput, voice_id: str, settings: Settings) -> Job
         cross_fade_seconds=s.cross_fade_seconds,
         text_type=params.text_type,
         lexicon=tuple(params.lexicon),
+        use_epss=s.use_epss,
+        verify=bool(params.verify if params.verify is not None else s.verify),
+        verify_max_cer=s.verify_max_cer,
+        verify_max_attempts=s.verify_max_attempts,
     )
 
 
 _ENGINE_PARAMETERS = tuple(
     f.name
     for f in fields(SynthesisRequest)
-    if f.name in {g.name for g in fields(JobRequest)} and f.name != "lexicon"
+    if f.name in {g.name for g in fields(JobRequest)} and f.name not in ("lexicon", "verify")
 )
 """What a job request hands to the engine as it is (text, speed, nfe_step, cfg, sway, ode, seed, ...)."""
 
@@ -259,6 +274,7 @@ def synthesis_request(
         voices=tuple((tag, _reference(v)) for tag, v in tagged),
         lexicon=Lexicon(request_entries(request.lexicon)),
         server_lexicon=server_lexicon if server_lexicon is not None else Lexicon(),
+        verify=VerifyOptions(request.verify_max_cer, request.verify_max_attempts) if request.verify else None,
         **{name: getattr(request, name) for name in _ENGINE_PARAMETERS},
     )
 

@@ -221,6 +221,7 @@ class JobRunner:
                 for s in result.segments
             ],
             timestamps=result.timestamps.to_dict() if result.timestamps is not None else None,
+            verification=None if result.verification is None else [v.as_dict() for v in result.verification],
         )
         await self.tracker.finish(  # not deferred: if the store refuses it, the output goes and the job fails
             job.id,

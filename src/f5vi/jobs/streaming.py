@@ -26,7 +26,7 @@ import numpy as np
 
 from f5vi.engine.errors import SynthesisCancelled
 from f5vi.engine.timing.types import TimedWord, Timestamps
-from f5vi.engine.types import SAMPLE_RATE, CancelToken, SynthesisRequest
+from f5vi.engine.types import SAMPLE_RATE, CancelToken, ChunkVerification, SynthesisRequest
 from f5vi.errors import F5viError, as_f5vi_error
 from f5vi.jobs.channel import PieceChannel
 from f5vi.jobs.queue import WorkItem
@@ -50,10 +50,21 @@ class StreamStats:
     pieces: int = 0
     chunk_count: int | None = None
     outcome: str | None = None  # completed, cancelled, failed
+    verification: list[dict[str, object]] | None = None
+    """With ``verify``: how each chunk did, in the order they were settled (text order)."""
 
     @property
     def audio_seconds(self) -> float:
         return self.samples / SAMPLE_RATE
+
+    def verification_sink(self) -> Callable[[ChunkVerification], None]:
+        """Where the engine reports each settled chunk of a verified stream."""
+        reports = self.verification if self.verification is not None else []
+
+        def add(report: ChunkVerification) -> None:
+            reports.append(report.as_dict())
+
+        return add
 
     @property
     def synthesis_seconds(self) -> float | None:
@@ -242,12 +253,19 @@ class StreamService:
 
         def produce(request: SynthesisRequest) -> None:
             stream.token.raise_if_cancelled()
+            if request.verify is not None:
+                stats.verification = []
             if stream.whole:
                 result = synth.synthesize(request, on_progress, stream.token)
                 stream.timestamps = result.timestamps
+                if result.verification is not None:
+                    stats.verification = [v.as_dict() for v in result.verification]
                 stream.put_from_thread(result.audio)
                 return
-            for piece in synth.stream(request, on_progress, stream.token, on_words=stream.words.extend):
+            on_verified = None if stats.verification is None else stats.verification_sink()
+            for piece in synth.stream(
+                request, on_progress, stream.token, on_words=stream.words.extend, on_verified=on_verified
+            ):
                 stream.put_from_thread(piece)
 
         error: F5viError | None = None

@@ -123,6 +123,8 @@ class Delivery:
                 f: subtitles_url(self.base_url, job, f) for f in ("srt", "vtt", "json")
             }
             output["subtitles"] = {f: render(job.request.text, result.timestamps, f) for f in ("srt", "vtt")}
+        if result.verification is not None:
+            output["verification"] = result.verification
         if self.demo:
             output.update(demo=True, warnings=[DEMO_OUTPUT_WARNING, *output["warnings"]])
         if 0 < result.size_bytes <= self.settings.audio_base64_max_bytes and job.output_deleted_at is None:

@@ -13,6 +13,7 @@ from f5vi.engine.validation import SPEED_RANGE
 from f5vi.jobs.requests import (
     LEXICON_HELP,
     SSML_HELP,
+    VERIFY_HELP,
     VOICE_TAGS_HELP,
     LexiconItem,
     NfeStep,
@@ -92,6 +93,7 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(None, description="Accepted and ignored (no style control).")
     nfe_step: NfeStep | None = Field(None, description="ODE steps (quality/speed); default 32.")
     seed: Seed | None = Field(None, description="Random seed.")
+    verify: bool | None = Field(None, description="Extension. " + VERIFY_HELP)
     timestamps: bool = Field(
         False,
         description="Answer JSON (Kokoro's captioned-speech shape): base64 `audio` + word `timestamps` "

@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import numpy as np
@@ -26,6 +26,7 @@ from f5vi.api.errors import ApiError
 from f5vi.api.openai_names import resolve_voice_name
 from f5vi.api.realtime.frames import FirstChunkClock, encoded_frames
 from f5vi.api.realtime.speech_request import SpeechRequest
+from f5vi.api.verification import verification_headers
 from f5vi.config import Settings
 from f5vi.engine.audio import encode_audio
 from f5vi.engine.stream_encoder import PROGRESSIVE_FORMATS, StreamEncoder, open_stream_encoder
@@ -66,6 +67,7 @@ async def speech_response(
         speed=body.speed,
         nfe_step=body.nfe_step,
         seed=body.seed,
+        verify=body.verify,
         text_type=body.text_type,
         lexicon=lexicon_tuple(body.lexicon),
     )
@@ -142,7 +144,7 @@ async def _one_shot(
     return Response(
         data,
         media_type=FORMATS[fmt].content_type(stream.sample_rate),
-        headers={**headers, **_attachment(fmt)},
+        headers={**headers, **_attachment(fmt), **verification_headers(stream.stats.verification)},
     )
 
 
@@ -193,9 +195,11 @@ async def _sse(chunks: AsyncIterator[bytes], stream: AudioStream) -> AsyncIterat
     async for data in chunks:
         event = {"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")}
         yield f"data: {json.dumps(event)}\n\n".encode()
-    done = {
+    done: dict[str, Any] = {
         "type": "speech.audio.done",
         "audio_seconds": round(stream.stats.audio_seconds, 3),
         "usage": None,
     }
+    if stream.stats.verification is not None:
+        done["verification"] = stream.stats.verification
     yield f"data: {json.dumps(done)}\n\n".encode()

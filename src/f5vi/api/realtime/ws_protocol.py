@@ -48,6 +48,7 @@ class SpeakMessage(BaseModel):
     speed: float | None = Field(None, ge=SPEED_RANGE[0], le=SPEED_RANGE[1])
     nfe_step: NfeStep | None = None
     seed: Seed | None = None
+    verify: bool | None = None
     text_type: TextTypeField = "auto"
     lexicon: list[LexiconItem] | None = Field(None, max_length=MAX_REQUEST_ENTRIES)
 

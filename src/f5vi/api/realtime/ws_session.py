@@ -222,6 +222,7 @@ class WsSession:
                 speed=msg.speed,
                 nfe_step=msg.nfe_step,
                 seed=msg.seed,
+                verify=msg.verify,
                 text_type=msg.text_type,
                 lexicon=lexicon_tuple(msg.lexicon),
             )
@@ -289,6 +290,7 @@ class WsSession:
                     "rtf": round(synthesis / (samples / stream.sample_rate), 4)
                     if synthesis and samples
                     else None,
+                    **_verification(stream),
                 }
             )
         except SynthesisCancelled as exc:
@@ -298,6 +300,12 @@ class WsSession:
         finally:
             self.current = None
             await stream.aclose()
+
+
+def _verification(stream: AudioStream) -> dict[str, Any]:
+    """The ``done`` frame's per-chunk verification (requests with ``verify``)."""
+    reports = stream.stats.verification
+    return {} if reports is None else {"verification": reports}
 
 
 def _words_from(stream: AudioStream, end_sample: int) -> list[dict[str, Any]]:
