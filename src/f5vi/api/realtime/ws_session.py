@@ -31,6 +31,10 @@ from f5vi.api.realtime.ws_protocol import (
     SHUTDOWN_REPORT_SECONDS,
     QueuedRequest,
     SpeakMessage,
+    chunk_frame,
+    done_frame,
+    start_frame,
+    words_before,
 )
 from f5vi.config import Settings
 from f5vi.engine.errors import InvalidTextError, SynthesisCancelled
@@ -38,7 +42,6 @@ from f5vi.engine.stream_encoder import to_pcm16
 from f5vi.engine.types import SAMPLE_RATE
 from f5vi.engine.validation import require_text
 from f5vi.errors import F5viError, scrub
-from f5vi.jobs.requests import TTSInput, lexicon_tuple
 from f5vi.jobs.streaming import AudioStream, StreamService
 from f5vi.metrics import Metrics
 
@@ -216,17 +219,7 @@ class WsSession:
     async def _speak(self, request: QueuedRequest) -> None:
         msg, seq = request.message, request.seq
         try:
-            params = TTSInput(
-                text=msg.text,
-                ref_name=msg.voice,
-                speed=msg.speed,
-                nfe_step=msg.nfe_step,
-                seed=msg.seed,
-                verify=msg.verify,
-                text_type=msg.text_type,
-                lexicon=lexicon_tuple(msg.lexicon),
-            )
-            stream = await self.streams.open(params, label="ws")
+            stream = await self.streams.open(msg.to_input(), label="ws")
         except F5viError as exc:
             await self.send_error(exc.code, exc.message, request_id=msg.id, seq=seq)
             return
@@ -235,39 +228,16 @@ class WsSession:
         samples = 0
         clock: FirstChunkClock | None = None
         try:
-            await self.send_json(
-                {
-                    "type": "start",
-                    "id": msg.id,
-                    "seq": seq,
-                    "stream_id": stream.id,
-                    "voice": stream.voice.id,
-                    "tagged_voices": [ref.voice_id for _, ref in stream.request.voices],
-                    "sample_rate": stream.sample_rate,
-                    "channels": 1,
-                    "encoding": "pcm_s16le",
-                }
-            )
+            await self.send_json(start_frame(msg, seq, stream))
             clock = FirstChunkClock(self.metrics, "ws", request.received)
             frames = encoded_frames(split_pieces(stream, MAX_FRAME_SAMPLES), to_pcm16, clock)
             async for pcm in frames:
                 count = len(pcm) // 2
                 async with self.send_lock:
-                    await self.ws.send_text(
-                        json.dumps(
-                            {
-                                "type": "chunk",
-                                "id": msg.id,
-                                "seq": seq,
-                                "index": index,
-                                "samples": count,
-                                "bytes": FRAME_HEADER.size + len(pcm),
-                                "offset_samples": samples,
-                                "words": _words_from(stream, samples + count),
-                            },
-                            separators=(",", ":"),
-                        )
+                    frame = chunk_frame(
+                        msg, seq, index, count, samples, words_before(stream, samples + count)
                     )
+                    await self.ws.send_text(json.dumps(frame, separators=(",", ":")))
                     await self.ws.send_bytes(FRAME_HEADER.pack(FRAME_MAGIC, seq, index, count) + pcm)
                 index += 1
                 samples += count
@@ -276,23 +246,8 @@ class WsSession:
                 await self.send_error(code, message, request_id=msg.id, seq=seq)
                 return
             elapsed = time.monotonic() - request.received
-            synthesis = stream.stats.synthesis_seconds
-            await self.send_json(
-                {
-                    "type": "done",
-                    "id": msg.id,
-                    "seq": seq,
-                    "chunks": index,
-                    "samples": samples,
-                    "duration_seconds": round(samples / stream.sample_rate, 3),
-                    "first_chunk_seconds": _rounded(clock.first_seconds if clock else None),
-                    "elapsed_seconds": round(elapsed, 3),
-                    "rtf": round(synthesis / (samples / stream.sample_rate), 4)
-                    if synthesis and samples
-                    else None,
-                    **_verification(stream),
-                }
-            )
+            first = clock.first_seconds if clock else None
+            await self.send_json(done_frame(msg, seq, stream, index, samples, first, elapsed))
         except SynthesisCancelled as exc:
             await self.send_error("cancelled", exc.message, request_id=msg.id, seq=seq)
         except F5viError as exc:
@@ -300,23 +255,3 @@ class WsSession:
         finally:
             self.current = None
             await stream.aclose()
-
-
-def _verification(stream: AudioStream) -> dict[str, Any]:
-    """The ``done`` frame's per-chunk verification (requests with ``verify``)."""
-    reports = stream.stats.verification
-    return {} if reports is None else {"verification": reports}
-
-
-def _words_from(stream: AudioStream, end_sample: int) -> list[dict[str, Any]]:
-    """The stream's timed words that start before ``end_sample`` and were not sent yet."""
-    out: list[dict[str, Any]] = []
-    while stream.words and stream.words[0].start * stream.sample_rate < end_sample:
-        w = stream.words.popleft()
-        out.append({"text": w.text, "start": w.start, "end": w.end, "char_start": w.char_start,
-                    "char_end": w.char_end})  # fmt: skip
-    return out
-
-
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 3)
