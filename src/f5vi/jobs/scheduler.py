@@ -187,20 +187,25 @@ class EngineScheduler:
         ``queue_max`` calls wait at once (429 beyond). While the model loads the call waits for it;
         if it failed to load (or no engine will come), the call runs at once in a worker thread.
         """
-        if self._synth is None and self._task is not None and self._status is EngineStatus.LOADING:
-            await self._settled.wait()
-        synth = self._synth
-        if synth is None or self._status is EngineStatus.FAILED:
+        if self._status is EngineStatus.FAILED:
             return await anyio.to_thread.run_sync(fn)
         if self._calls_waiting >= self.queue.maxsize:
             raise QueueFullError(self._calls_waiting, self.retry_after_seconds())
-        token = LinkedCancelToken(cancel)
         self._calls_waiting += 1
         try:
-            return await anyio.to_thread.run_sync(synth.run_between_steps, fn, token, abandon_on_cancel=True)
-        except asyncio.CancelledError:
-            token.cancel()  # not started yet: it never will; running: its result is not waited for
-            raise
+            if self._synth is None and self._task is not None and self._status is EngineStatus.LOADING:
+                await self._settled.wait()
+            synth = self._synth
+            if synth is None or self._status is EngineStatus.FAILED:
+                return await anyio.to_thread.run_sync(fn)
+            token = LinkedCancelToken(cancel)
+            try:
+                return await anyio.to_thread.run_sync(
+                    synth.run_between_steps, fn, token, abandon_on_cancel=True
+                )
+            except asyncio.CancelledError:
+                token.cancel()  # not started yet: it never will; running: its result is not waited for
+                raise
         finally:
             self._calls_waiting -= 1
 

@@ -8,13 +8,11 @@ its final chunk, so clients see an incomplete body rather than silently short au
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio.to_thread
 import numpy as np
@@ -22,6 +20,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from f5vi.api.captioned import captioned
+from f5vi.api.disconnect import unless_disconnected
 from f5vi.api.errors import ApiError
 from f5vi.api.openai_names import resolve_voice_name
 from f5vi.api.realtime.frames import FirstChunkClock, encoded_frames
@@ -37,9 +36,6 @@ from f5vi.metrics import Metrics
 from f5vi.voices.library import VoiceLibrary
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-
-DISCONNECT_POLL_SECONDS = 0.25
 
 
 async def speech_response(
@@ -87,7 +83,7 @@ async def speech_response(
 
     encoder = open_stream_encoder(fmt, stream.sample_rate)
     try:
-        first = await _unless_disconnected(request, stream, stream.get())
+        first = await unless_disconnected(request, stream.get())
     except BaseException:
         encoder.close()
         await stream.aclose()
@@ -131,7 +127,7 @@ async def _one_shot(
                 pieces.append(piece)
             return True
 
-        finished = await _unless_disconnected(request, stream, collect())
+        finished = await unless_disconnected(request, collect())
     finally:
         await stream.aclose()
     if finished is None:
@@ -146,25 +142,6 @@ async def _one_shot(
         media_type=FORMATS[fmt].content_type(stream.sample_rate),
         headers={**headers, **_attachment(fmt), **verification_headers(stream.stats.verification)},
     )
-
-
-async def _unless_disconnected(request: Request, stream: AudioStream, work: Awaitable[T]) -> T | None:
-    """Await ``work``; if the client disconnects first, cancel the stream and return None."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)
-            if done:
-                return task.result()
-            if await request.is_disconnected():
-                logger.info("speech %s: the client disconnected; cancelling", stream.id)
-                await stream.aclose()
-                return None
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
 
 async def _pieces(first: np.ndarray, stream: AudioStream) -> AsyncIterator[np.ndarray]:
