@@ -18,6 +18,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "voices": ("f5vi.jobs", "f5vi.api", "f5vi.runpod", "f5vi.cli", "f5vi.metrics", "fastapi"),
     "jobs": ("f5vi.api", "f5vi.runpod", "f5vi.cli", "f5vi.metrics", "fastapi"),
     "runpod": ("f5vi.cli", "f5vi.metrics"),
+    "evaluation": ("f5vi.api", "f5vi.runpod", "f5vi.cli", "f5vi.metrics", "fastapi"),
 }
 """Package -> module prefixes it may not import."""
 

@@ -92,12 +92,19 @@ def test_server_default_turns_it_on(tmp_path: Path, verified_synth: Synthesizer)
 
 
 def test_openai_speech_extension_field(tmp_path: Path, verified_synth: Synthesizer) -> None:
-    body = {"input": TEXT, "voice": "v1", "response_format": "wav", "seed": 7, "verify": True}
+    # "stream": false: the whole file, whose header carries the report (a streamed body's headers leave
+    # before its first chunk is verified; SSE sends the report in its last event)
+    # Two chunks: a stream of a one-chunk text is planned as two parts (its first audio early), so its
+    # chunks would differ from the whole answer's.
+    text = " ".join([TEXT] * 16)
+    body = {"input": text, "voice": "v1", "response_format": "wav", "seed": 7, "verify": True}
+    body["stream"] = False
     with _client(tmp_path, verified_synth) as client:
         whole = client.post("/v1/audio/speech", json=body)
         assert whole.status_code == 200, whole.text
         header = json.loads(whole.headers[VERIFICATION_HEADER])
         _check([{**r, "transcript": ""} for r in header])
+        assert len(header) > 1
         sse = client.post("/v1/audio/speech", json={**body, "stream_format": "sse", "response_format": "pcm"})
         events = [json.loads(line[6:]) for line in sse.text.splitlines() if line.startswith("data: ")]
         done = events[-1]

@@ -58,11 +58,13 @@ def test_readme_commands_run_offline_with_the_demo_fallback(
     tmp_path: Path, repo_root: Path, offline_env: dict[str, str]
 ) -> None:
     commands = _readme_commands(repo_root)
-    assert [c[0] for c in commands] == ["synth", "synth", "normalize", "voices", "export-openapi"]
+    assert [c[0] for c in commands] == [
+        *("synth", "synth", "synth", "normalize", "synth", "eval", "voices", "export-openapi")
+    ]
     for args in commands:
         done = _run(args, tmp_path, offline_env)
         assert done.returncode == 0, (args, done.stderr)
-        if args[0] in ("synth", "normalize"):
+        if args[0] in ("synth", "normalize", "eval"):
             assert "--demo-fallback" in args
             assert BANNER in done.stderr and "NOISE" in done.stderr, done.stderr
         if args[0] == "synth":
@@ -73,13 +75,21 @@ def test_readme_commands_run_offline_with_the_demo_fallback(
         if args[0] == "normalize":
             plan = json.loads(done.stdout)  # the README's optional --json
             assert plan["voice_id"] == "vi_north_male" and "một phẩy năm triệu" in plan["normalized_text"]
+        if "--srt" in args:
+            assert (tmp_path / args[args.index("--srt") + 1]).read_text(encoding="utf-8").startswith("1\n")
+        if "--verify" in args:
+            assert [v["attempts"] >= 1 for v in report["verification"]] == [True] * report["chunks"]
+        if args[0] == "eval":
+            assert (tmp_path / args[args.index("--out") + 1] / "report.html").is_file()
     assert (tmp_path / "openapi.json").read_text() == (repo_root / "openapi.json").read_text()
 
 
 def test_without_the_fallback_errors_name_the_fix(
     tmp_path: Path, repo_root: Path, offline_env: dict[str, str]
 ) -> None:
-    synth, _, normalize, *_ = _readme_commands(repo_root)
+    commands = _readme_commands(repo_root)
+    synth = commands[0]
+    normalize = next(c for c in commands if c[0] == "normalize")
     for args in (synth, normalize):
         plain = [a for a in args if a != "--demo-fallback"]
         failed = _run(plain, tmp_path, offline_env)

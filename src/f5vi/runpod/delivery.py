@@ -116,6 +116,17 @@ class Delivery:
             "confirmed": job.confirmed_at is not None,
             "warnings": [scrub(w) for w in result.warnings],
         }
+        if result.verification is not None:
+            output["verification"] = result.verification
+        if self.demo:
+            output.update(demo=True, warnings=[DEMO_OUTPUT_WARNING, *output["warnings"]])
+        # The long parts last (the audio, then its word times and subtitles): a reader, or a log that keeps
+        # a result's head and tail, sees the short facts first.
+        if 0 < result.size_bytes <= self.settings.audio_base64_max_bytes and job.output_deleted_at is None:
+            path = self.storage.local_path(result.filename)
+            if path is not None:
+                data = await asyncio.to_thread(path.read_bytes)
+                output["audio_base64"] = base64.b64encode(data).decode("ascii")
         if result.timestamps is not None:
             # the worker's own URLs may not outlive a serverless worker: the SRT/VTT text comes along too
             output["timestamps"] = result.timestamps
@@ -123,15 +134,6 @@ class Delivery:
                 f: subtitles_url(self.base_url, job, f) for f in ("srt", "vtt", "json")
             }
             output["subtitles"] = {f: render(job.request.text, result.timestamps, f) for f in ("srt", "vtt")}
-        if result.verification is not None:
-            output["verification"] = result.verification
-        if self.demo:
-            output.update(demo=True, warnings=[DEMO_OUTPUT_WARNING, *output["warnings"]])
-        if 0 < result.size_bytes <= self.settings.audio_base64_max_bytes and job.output_deleted_at is None:
-            path = self.storage.local_path(result.filename)
-            if path is not None:
-                data = await asyncio.to_thread(path.read_bytes)
-                output["audio_base64"] = base64.b64encode(data).decode("ascii")
         return output
 
     async def _notify(
