@@ -21,7 +21,7 @@ from torch import nn
 
 from f5vi.engine.bigvgan import BigVGAN, BigVGANConfig
 from f5vi.engine.errors import ModelLoadError
-from f5vi.engine.hub import hub_download, offline_reason
+from f5vi.engine.hub import download_vocoder_files
 from f5vi.engine.types import HOP_LENGTH, N_MELS, SAMPLE_RATE
 
 CONFIG_FILE = "config.json"
@@ -125,20 +125,8 @@ def _resolve_files(source: str | Path) -> tuple[Path, Path]:
     text = str(source)
     if path.exists() or text.startswith((".", "/", "~")) or text.count("/") != 1 or "\\" in text:
         raise ModelLoadError(f"BigVGAN source {text!r} is neither a directory nor a repo id")
-    offline = offline_reason()
-    return _download(text, CONFIG_FILE, offline), _download(text, WEIGHTS_FILE, offline)
-
-
-def _download(repo_id: str, filename: str, offline: str | None) -> Path:
-    try:
-        return hub_download(repo_id, filename, local_only=offline is not None)
-    except Exception as exc:  # hub errors come in many classes (offline, 404, auth, network, bad id)
-        why = f" ({offline}: only the local cache was looked at)" if offline else ""
-        raise ModelLoadError(
-            f"cannot get {filename} of BigVGAN {repo_id!r}{why}: {type(exc).__name__}: {exc}. If this "
-            f"machine is offline (HF_HUB_OFFLINE=1), download it beforehand or set F5VI_VOCODER to a local "
-            f"directory with {CONFIG_FILE} and {WEIGHTS_FILE}."
-        ) from exc
+    config, weights = download_vocoder_files(text, (CONFIG_FILE, WEIGHTS_FILE), "BigVGAN vocoder")
+    return config, weights
 
 
 def save_random_bigvgan(

@@ -53,3 +53,24 @@ def hub_download(repo_id: str, filename: str, *, local_only: bool = False) -> Pa
     from huggingface_hub import hf_hub_download
 
     return Path(hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=local_only))
+
+
+def download_vocoder_files(repo_id: str, files: tuple[str, ...], what: str = "vocoder") -> list[Path]:
+    """``files`` of the vocoder repo ``repo_id`` (Vocos or BigVGAN), cache first when offline; a failure
+    is a :class:`~f5vi.engine.errors.ModelLoadError` that says how to fix it (``F5VI_VOCODER``)."""
+    from f5vi.engine.errors import ModelLoadError
+
+    offline = offline_reason()
+    paths: list[Path] = []
+    for filename in files:
+        try:
+            paths.append(hub_download(repo_id, filename, local_only=offline is not None))
+        except Exception as exc:  # hub errors come in many classes (offline, 404, auth, network, bad id)
+            why = f" ({offline}: only the local cache was looked at)" if offline else ""
+            raise ModelLoadError(
+                f"cannot get {filename} of {what} {repo_id!r}{why} (no local directory of that name; tried "
+                f"it as a Hugging Face repo id: {type(exc).__name__}: {exc}). If this machine is offline "
+                f"(HF_HUB_OFFLINE=1), download the {what} beforehand or set F5VI_VOCODER to a local "
+                f"directory with {' and '.join(files)}."
+            ) from exc
+    return paths

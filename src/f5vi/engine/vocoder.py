@@ -24,7 +24,7 @@ import yaml
 from torch import nn
 
 from f5vi.engine.errors import ModelLoadError
-from f5vi.engine.hub import hub_download, offline_reason
+from f5vi.engine.hub import download_vocoder_files
 from f5vi.engine.mel import LogMelSpectrogram
 from f5vi.engine.types import HOP_LENGTH, N_MELS, SAMPLE_RATE
 
@@ -372,21 +372,8 @@ def _resolve_files(source: str | Path) -> tuple[Path, Path]:
             f"vocoder source {text!r} is not a directory (expected a directory or a repo id); "
             "fix F5VI_VOCODER"
         )
-    offline = offline_reason()
-    return _download(text, CONFIG_FILE, offline), _download(text, WEIGHTS_FILE, offline)
-
-
-def _download(repo_id: str, filename: str, offline: str | None) -> Path:
-    try:
-        return hub_download(repo_id, filename, local_only=offline is not None)
-    except Exception as exc:  # hub errors come in many classes (offline, 404, auth, network, bad id)
-        why = f" ({offline}: only the local cache was looked at)" if offline else ""
-        raise ModelLoadError(
-            f"cannot get {filename} of vocoder {repo_id!r}{why} (no local directory of that name; tried it "
-            f"as a Hugging Face repo id: {type(exc).__name__}: {exc}). If this machine is offline "
-            f"(HF_HUB_OFFLINE=1), download the vocoder beforehand or set F5VI_VOCODER to a local "
-            f"directory with {CONFIG_FILE} and {WEIGHTS_FILE}."
-        ) from exc
+    config_file, weights_file = download_vocoder_files(text, (CONFIG_FILE, WEIGHTS_FILE), "vocoder")
+    return config_file, weights_file
 
 
 _DETERMINISTIC_BUFFERS = (
