@@ -18,23 +18,13 @@ import pytest
 import srt
 from fastapi.testclient import TestClient
 
+from browser_helpers import launch_chromium
 from f5vi.api.app import create_app
 from f5vi.config import Settings
 from server_helpers import LiveServer, assert_error_shape, demo_model, poll_until, server_env, wav_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = "playground-key"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 TEXT = " ".join(
     [
         "Ngày 2/9/2024, TP.HCM có 1.250 người tham dự lễ kỷ niệm; vé vào cửa giá 150.000đ.",
@@ -87,13 +77,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield server
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("Debian's chromium is needed for this test (make test installs it)")
-    return path
-
-
 def _stage_settled(prefix: str) -> str:
     return (
         "(() => { const s = document.getElementById('stage');"
@@ -123,11 +106,9 @@ def test_playground_in_chromium(live: LiveServer, tmp_path: Path) -> None:
     voice_file.write_bytes(wav_bytes(4.0))
     errors: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=_chromium(),
-            headless=True,
-            args=CHROMIUM_FLAGS,
+        browser = launch_chromium(
+            playwright,
+            tmp_path / "profile",
             viewport={"width": 1000, "height": 1300},
         )
         try:
@@ -296,9 +277,7 @@ def test_subtitles_load_as_a_track_and_the_cue_fires_at_its_time(live: LiveServe
     expected = list(srt.parse(live.client.get(result["subtitle_urls"]["srt"]).text))
     assert len(expected) >= 2
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS
-        )
+        browser = launch_chromium(playwright, tmp_path / "profile")
         try:
             page = browser.new_page()
             page.goto(f"{live.base_url}/ui/")  # same origin as the API: the track needs no CORS

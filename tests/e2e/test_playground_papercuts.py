@@ -25,21 +25,12 @@ from typing import Any
 import httpx
 import pytest
 
+from browser_helpers import launch_chromium
 from paced_server import StepGate, paced_server
 from realtime_helpers import API_KEY, LONG_TEXT, SHORT_TEXT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NFE = 4  # paced_server's default ODE steps
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @pytest.fixture
@@ -55,13 +46,6 @@ def server(
 ) -> Iterator[httpx.Client]:
     with paced_server(tmp_path, tmp_path_factory.getbasetemp(), progress_persist_seconds=0) as client:
         yield client
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("Debian's chromium is needed for this test (make test installs it)")
-    return path
 
 
 def _box(page: Any, selector: str) -> dict[str, float]:
@@ -84,11 +68,9 @@ def test_playground_paper_cuts(server: httpx.Client, gate: StepGate, tmp_path: P
     kills: list[tuple[Any, Any]] = []
     shots: dict[str, Path] = {}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=_chromium(),
-            headless=True,
-            args=CHROMIUM_FLAGS,
+        browser = launch_chromium(
+            playwright,
+            tmp_path / "profile",
             viewport={"width": 390, "height": 844},
         )
         try:

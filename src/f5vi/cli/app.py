@@ -9,16 +9,24 @@ from pathlib import Path
 
 from f5vi.config import Settings
 
+OVERRIDES = ("host", "port", "model", "vocoder")
+"""Flags that stand for the ``F5VI_`` variable of the same name, for the commands that have them."""
+
+
+def apply_overrides(args: argparse.Namespace, settings: Settings) -> None:
+    """What the command line says wins over the environment (``--demo-fallback``: ``F5VI_DEMO_FALLBACK``)."""
+    for name in OVERRIDES:
+        value = getattr(args, name, None)
+        if value:
+            setattr(settings, name, value)
+    if getattr(args, "demo_fallback", False):
+        settings.demo_fallback = True
+
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from f5vi.api.server import run
 
-    if args.host:
-        settings.host = args.host
-    if args.port:
-        settings.port = args.port
-    if args.demo_fallback:
-        settings.demo_fallback = True
+    apply_overrides(args, settings)
     run(settings)
     return 0
 
@@ -28,12 +36,7 @@ def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
     from f5vi.jobs.requests import TTSInput
     from f5vi.jobs.subtitles import SubtitleFormat
 
-    if args.model:
-        settings.model = args.model
-    if args.vocoder:
-        settings.vocoder = args.vocoder
-    if args.demo_fallback:
-        settings.demo_fallback = True
+    apply_overrides(args, settings)
     params = TTSInput(
         text=args.text if args.text is not None else Path(args.text_file).read_text(encoding="utf-8"),
         ref_name=args.voice,
@@ -58,10 +61,7 @@ def _cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_normalize(args: argparse.Namespace, settings: Settings) -> int:
     from f5vi.cli.normalize import normalize_report, render_report
 
-    if args.model:
-        settings.model = args.model
-    if args.demo_fallback:
-        settings.demo_fallback = True
+    apply_overrides(args, settings)
     text = args.text if args.text is not None else Path(args.text_file).read_text(encoding="utf-8")
     report = normalize_report(
         settings,
@@ -81,10 +81,7 @@ def _cmd_normalize(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from f5vi.cli.evaluate import evaluate
 
-    if args.model:
-        settings.model = args.model
-    if args.vocoder:
-        settings.vocoder = args.vocoder
+    apply_overrides(args, settings)
     report = evaluate(
         settings,
         Path(args.out),
