@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import soundfile as sf
 
-from f5vi.api.openapi import describe_keyless
+from f5vi.api.served_schema import describe_keyless
 from server_helpers import LiveServer, demo_model, poll_until, server_env, write_voice
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

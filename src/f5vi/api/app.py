@@ -26,7 +26,6 @@ from f5vi.api.docs import install_offline_docs
 from f5vi.api.errors import install_error_handlers
 from f5vi.api.http_server import uvicorn_options
 from f5vi.api.limits import BodyLimitMiddleware
-from f5vi.api.openapi import install_keyless_openapi
 from f5vi.api.playground import install_playground
 from f5vi.api.routers import (
     admin,
@@ -45,6 +44,7 @@ from f5vi.api.routers import (
     tts,
     voices,
 )
+from f5vi.api.served_schema import install_keyless_openapi
 from f5vi.config import Settings
 from f5vi.engine.loading import load_synthesizer
 from f5vi.errors import scrub

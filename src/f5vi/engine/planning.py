@@ -39,7 +39,8 @@ from f5vi.engine.text.normalizer import (
     prepare_ref_text,
     ref_text_for_model,
 )
-from f5vi.engine.text.script import SpeechSegment, parse_script
+from f5vi.engine.text.script import parse_script
+from f5vi.engine.text.segments import SpeechSegment
 from f5vi.engine.text.spans import SourcePiece, join_pieces
 from f5vi.engine.text.vinorm_runner import VinormRunner
 from f5vi.engine.text.vocab import Vocab

@@ -27,7 +27,7 @@ from xml.parsers import expat
 
 from f5vi.engine.errors import InvalidTextError
 from f5vi.engine.text.rules import DIGIT_WORDS, LETTER_NAMES, spell_digits
-from f5vi.engine.text.script import SpeechScript, SpeechSegment
+from f5vi.engine.text.segments import SpeechScript, SpeechSegment
 from f5vi.engine.text.spans import SourcePiece
 from f5vi.engine.text.voice_tags import VOICE_ID_PATTERN
 
