@@ -10,6 +10,7 @@ from __future__ import annotations
 from f5vi.engine.errors import InvalidParameterError, InvalidReferenceError, InvalidTextError
 from f5vi.engine.text.normalizer import can_be_read_aloud
 from f5vi.engine.text.script import TextType, parse_script
+from f5vi.engine.text.segments import SpeechScript
 from f5vi.engine.types import SynthesisRequest
 
 SPEED_RANGE = (0.3, 2.0)
@@ -27,17 +28,19 @@ def require_text(text: str) -> str:
     return text
 
 
-def check_text(text: str, max_chars: int, text_type: TextType = "auto") -> None:
+def check_text(text: str, max_chars: int, text_type: TextType = "auto") -> SpeechScript:
     """Refuse empty (or whitespace-only) text, text over the configured length, malformed SSML, and
     text (or a voice's part of it) with nothing that could be read aloud (NUL, emoji, zero-width or
-    combining characters only, ``[`` x 10000): refused at submit, not after a wait in the queue."""
+    combining characters only, ``[`` x 10000): refused at submit, not after a wait in the queue.
+    Returns the parsed script, so a caller that needs its voices does not parse the text again."""
     require_text(text)
     if len(text) > max_chars:
         raise InvalidTextError(
             f"text has {len(text)} characters; the limit is {max_chars} (the server's "
             "F5VI_MAX_TEXT_CHARS): split it into several requests"
         )
-    segments = [s for s in parse_script(text, text_type).segments if s.text.strip()]
+    script = parse_script(text, text_type)
+    segments = [s for s in script.segments if s.text.strip()]
     for segment in segments:
         if not can_be_read_aloud(segment.text):
             where = f"the part of voice [{segment.voice}]" if segment.voice else "the text"
@@ -46,6 +49,7 @@ def check_text(text: str, max_chars: int, text_type: TextType = "auto") -> None:
             )
     if not segments:
         raise InvalidTextError("the text has nothing that can be read aloud")
+    return script
 
 
 def validate_request(request: SynthesisRequest, max_text_chars: int) -> None:
@@ -59,10 +63,10 @@ def validate_request(request: SynthesisRequest, max_text_chars: int) -> None:
         raise InvalidParameterError(f"ode_method must be one of {', '.join(ODE_METHODS)}")
     if request.seed is not None and not 0 <= request.seed < 2**32:
         raise InvalidParameterError("seed must be in [0, 2**32)")
-    check_text(request.text, max_text_chars, request.text_type)
+    script = check_text(request.text, max_text_chars, request.text_type)
     if request.reference.transcript is not None and not request.reference.transcript.strip():
         raise InvalidReferenceError("the reference transcript is empty")
-    for tag in parse_script(request.text, request.text_type).voices():
+    for tag in script.voices():
         reference = request.reference_for(tag)
         if reference is None:
             raise InvalidReferenceError(f"the text's tag [{tag}] names a voice without a reference")
